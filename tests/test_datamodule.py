@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vssl_bench.data.datamodule import ClipDataset, VideoDataModule
+from vssl_bench.data.datasets import Synthetic, VideoIndex
+from vssl_bench.data.decode import read_frames
+from vssl_bench.data.sampling import EvenClipsSampler, RandomClipSampler, even_starts, strided_clip
+from vssl_bench.errors import ConfigError
+
+
+class TwoClipSampler:
+    """Overlapping clips of one video, as RSPNet/ASCNet ask for."""
+
+    def __call__(self, n, rng):
+        start = int(rng.integers(0, n - 32))
+        return [strided_clip(start, 8, 2, n), strided_clip(start + 3, 8, 1, n)], {"speed": 1}
+
+
+def test_pretrain_batch_follows_the_contract_and_union_decode_is_exact(synthetic_root):
+    dm = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0)
+    dm.sampler = TwoClipSampler()
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["video"].shape == (3, 2, 8, 32, 40, 3) and batch["video"].dtype == torch.uint8
+    assert batch["targets"]["speed"].tolist() == [1, 1, 1]
+    dataset = dm.train_dataloader().dataset
+    item = dataset.load(5, np.random.default_rng(3))
+    clips, _ = TwoClipSampler()(80, np.random.default_rng(3))
+    for k, clip in enumerate(clips):
+        assert torch.equal(item["video"][k], read_frames(dataset.index.samples[5][0], clip, (32, 40)))
+
+
+def test_finetune_and_retrieval_loaders(synthetic_root):
+    dm = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=8, eval_clips=4,
+                         frame_size=(32, 40), batch_size=4, num_workers=0)
+    train = next(iter(dm.train_dataloader()))
+    assert train["video"].shape == (4, 1, 8, 32, 40, 3) and train["label"].shape == (4,)
+    test = next(iter(dm.test_dataloader()))
+    assert test["video"].shape == (4, 4, 8, 32, 40, 3) and test["valid"].all()
+    assert dm.num_classes == 12
+    dm = VideoDataModule("synthetic", str(synthetic_root), mode="retrieval", clip_len=8, eval_clips=2,
+                         frame_size=(32, 40), num_workers=0)
+    gallery, query = dm.test_dataloader()
+    assert (len(gallery.dataset), len(query.dataset)) == (216, 72)
+
+
+def test_eval_clips_are_evenly_spread_and_loop_short_videos():
+    clips, _ = EvenClipsSampler(16, 10)(300, np.random.default_rng(0))
+    assert [int(c[0]) for c in clips] == even_starts(300, 16, 10).tolist()
+    assert clips[0][0] == 0 and clips[-1][-1] == 299
+    short, _ = RandomClipSampler(16, 2)(10, np.random.default_rng(0))
+    assert short[0].max() < 10 and len(short[0]) == 16
+
+
+def test_corrupt_video_is_replaced_in_training_and_flagged_in_evaluation(synthetic_root, tmp_path):
+    real = Synthetic(synthetic_root).samples[:4]
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"\x00" * 1000)
+    index = VideoIndex([(str(broken), 0)] + real, ["a", "b"])
+    train = ClipDataset(index, RandomClipSampler(8), (32, 40), replace_failed=True)
+    item = train[0]
+    assert item["valid"] and item["skipped"] >= 1 and item["index"] != 0
+    evaluation = ClipDataset(index, EvenClipsSampler(8, 3), (32, 40), replace_failed=False)
+    item = evaluation[0]
+    assert not item["valid"] and item["index"] == 0 and item["video"].shape == (3, 8, 32, 40, 3)
+
+
+def test_bad_config_values_are_clear_errors():
+    with pytest.raises(ConfigError, match="mode='pre'"):
+        VideoDataModule(mode="pre")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="clip_len=0"):
+        VideoDataModule(clip_len=0)
+    dm = VideoDataModule()
+    with pytest.raises(ConfigError, match="sampler"):
+        dm.setup("fit")

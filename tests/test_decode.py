@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+from conftest import index_frames, read_index
+
+from vssl_bench.data.decode import probe, read_frames
+from vssl_bench.data.synthetic import write_video
+from vssl_bench.errors import VideoDecodeError
+
+
+def sequential_indices(path: str) -> list[int]:
+    with av.open(path) as container:
+        return [read_index(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+
+
+@pytest.mark.parametrize("name", ["avi12", "avi250", "mp412", "mp4250"])
+def test_encoded_index_survives_coding(indexed_videos, name):
+    assert sequential_indices(indexed_videos[name]) == list(range(300))
+    assert probe(indexed_videos[name]).num_frames == 300
+
+
+@pytest.mark.parametrize("name", ["avi12", "avi250", "mp412", "mp4250"])
+def test_read_frames_is_exact_for_random_strided_clips(indexed_videos, name):
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        stride = int(rng.integers(1, 9))
+        start = int(rng.integers(0, 300 - 16 * stride))
+        clip = start + stride * np.arange(16)
+        extra = rng.integers(0, 300, size=4)  # out-of-order picks and repeats in the same request
+        wanted = np.concatenate([clip, extra, clip[:3]])
+        frames = read_frames(indexed_videos[name], wanted)
+        assert [read_index(f) for f in frames.numpy()] == wanted.tolist()
+
+
+def test_read_frames_order_repeats_and_dtype(indexed_videos):
+    frames = read_frames(indexed_videos["mp412"], [299, 0, 150, 150, 0])
+    assert frames.dtype.is_floating_point is False and frames.dtype == __import__("torch").uint8
+    assert frames.shape == (5, 64, 96, 3)
+    assert [read_index(f) for f in frames.numpy()] == [299, 0, 150, 150, 0]
+
+
+def test_resize_short_side_and_exact_size(indexed_videos):
+    short = read_frames(indexed_videos["avi12"], [5], size=32)
+    assert short.shape == (1, 32, 48, 3)
+    exact = read_frames(indexed_videos["avi12"], [5, 6], size=(40, 60))
+    assert exact.shape == (2, 40, 60, 3)
+    assert [read_index(f) for f in exact.numpy()] == [5, 6]
+
+
+def test_out_of_range_index_is_a_clear_error(indexed_videos):
+    with pytest.raises(ValueError, match=r"\[0, 300\)"):
+        read_frames(indexed_videos["avi12"], [0, 300])
+
+
+def test_missing_corrupt_and_empty_files_raise_typed_errors(tmp_path):
+    with pytest.raises(VideoDecodeError, match="not found"):
+        read_frames(str(tmp_path / "nope.avi"), [0])
+    garbage = tmp_path / "garbage.avi"
+    garbage.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(VideoDecodeError, match="garbage.avi"):
+        read_frames(str(garbage), [0])
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(VideoDecodeError, match="empty.mp4"):
+        probe(str(empty))
+
+
+def test_truncated_video_reads_its_head_and_fails_clearly_past_it(tmp_path):
+    path = tmp_path / "cut.avi"
+    write_video(path, index_frames(200), gop=12)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    info = probe(str(path))
+    assert 0 < info.num_frames < 200
+    head = read_frames(str(path), [0, 1, 2])
+    assert [read_index(f) for f in head.numpy()] == [0, 1, 2]

@@ -1,0 +1,1 @@
+"""Everything that touches files: dataset indexes, decoding, the data module, synthetic videos."""

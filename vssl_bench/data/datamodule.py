@@ -1,0 +1,222 @@
+"""The one LightningDataModule shared by every method and every evaluation.
+
+Modes:
+* ``pretrain``: the train subset without labels; the pretext method's sampler (``method.sampler``)
+  decides which frames form which clips and what the pretext targets are.
+* ``finetune``: labelled clips for training (one random clip per video), and for validation/testing
+  several evenly spaced clips per video, aggregated per video by the evaluation module.
+* ``retrieval``: the train subset as gallery and the test subset as queries, N clips per video.
+
+Workers decode the union of a sample's frames in one pass, resize while converting from YUV and ship
+uint8 ``(N_clips, T, H, W, 3)``; augmentation happens on the device (see ``transforms.py``).
+
+Bad videos: during training a video that fails to decode is replaced by another random video and
+counted (``batch["skipped"]``, logged by the model as ``data/skipped_videos``); during evaluation the
+item is kept with ``valid=False`` so the evaluator can leave it out and report how many it dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from vssl_bench.data.datasets import Missing, VideoIndex, build_index
+from vssl_bench.data.decode import probe, read_frames
+from vssl_bench.data.sampling import ClipSampler, EvenClipsSampler, RandomClipSampler
+from vssl_bench.errors import ConfigError, VideoDecodeError
+
+log = logging.getLogger(__name__)
+Mode = Literal["pretrain", "finetune", "retrieval"]
+
+
+class ClipDataset(Dataset):
+    """Items ``{"video", "targets", "index", "label", "skipped", "valid"}`` from an index and a sampler."""
+
+    def __init__(
+        self,
+        index: VideoIndex,
+        sampler: ClipSampler,
+        frame_size: tuple[int, int] | int | None,
+        replace_failed: bool,
+        max_replacements: int = 20,
+        decode_threads: int = 1,
+        seed: int = 0,
+    ) -> None:
+        if len(index) == 0:
+            raise ConfigError(f"{index!r} is empty: no videos to load. Check the root and the split files.")
+        self.index, self.sampler, self.frame_size = index, sampler, frame_size
+        self.replace_failed, self.max_replacements = replace_failed, max_replacements
+        self.decode_threads, self.seed = decode_threads, seed
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _rng(self, i: int) -> np.random.Generator:
+        if self.replace_failed:  # training: fresh randomness every epoch, repeatable from the global seed
+            return np.random.default_rng([int(torch.randint(0, 2**31 - 1, ()).item()), i])
+        return np.random.default_rng([self.seed, i])  # evaluation: the same clips every time
+
+    def load(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
+        path, label = self.index.samples[i]
+        info = probe(path)
+        clips, targets = self.sampler(info.num_frames, rng)
+        lengths = {len(c) for c in clips}
+        if len(lengths) != 1:
+            raise ConfigError(f"the sampler returned clips of different lengths {sorted(lengths)}")
+        flat = np.concatenate(clips)
+        unique, inverse = np.unique(flat, return_inverse=True)
+        frames = read_frames(path, unique, self.frame_size, threads=self.decode_threads)
+        video = frames[torch.from_numpy(inverse)].view(len(clips), len(clips[0]), *frames.shape[1:])
+        return {
+            "video": video,
+            "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
+            "index": i,
+            "label": label,
+        }
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rng = self._rng(i)
+        tried = i
+        for attempt in range(self.max_replacements + 1):
+            try:
+                item = self.load(tried, rng)
+                return item | {"skipped": attempt, "valid": True}
+            except VideoDecodeError as exc:
+                log.warning("skipping undecodable video: %s", exc)
+                if not self.replace_failed:
+                    return self._placeholder(i, rng) | {"skipped": 1, "valid": False}
+                tried = int(rng.integers(len(self.index)))
+        raise VideoDecodeError(
+            f"{self.max_replacements + 1} videos in a row failed to decode (last: {self.index.samples[tried][0]}); "
+            "the dataset is probably corrupt or in an unsupported format. Check a few files with ffprobe."
+        )
+
+    def _placeholder(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Zeros shaped like a real item (needed to keep the batch), marked invalid."""
+        clips, targets = self.sampler(64, rng)
+        h, w = self.frame_size if isinstance(self.frame_size, tuple) else (self.frame_size or 112,) * 2
+        video = torch.zeros(len(clips), len(clips[0]), h, w, 3, dtype=torch.uint8)
+        return {"video": video, "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
+                "index": i, "label": self.index.samples[i][1]}
+
+
+class VideoDataModule(pl.LightningDataModule):
+    """UCF101 / HMDB51 / Kinetics-400 / synthetic, for pretraining, fine-tuning and retrieval.
+
+    Args:
+        dataset: ``synthetic``, ``ucf101``, ``hmdb51`` or ``kinetics400``.
+        root: the dataset's video root (``None`` for the cached synthetic dataset).
+        split: official split 1, 2 or 3 (UCF101, HMDB51).
+        annotations: split-file folder (UCF101/HMDB51) or CSV (Kinetics) if not in the default place.
+        mode: ``pretrain``, ``finetune`` or ``retrieval``.
+        clip_len: frames per clip for fine-tuning and retrieval (pretraining: the method's sampler).
+        stride: frame step inside fine-tuning/retrieval clips.
+        eval_clips: clips per video at test time and for retrieval (the papers use 10).
+        val_clips: clips per video for the per-epoch validation pass (RSPNet: 1 centre clip).
+        frame_size: decoded frame size ``(H, W)``, resized in the worker (VCOP/Pace/PRP: 128x171).
+        batch_size: videos per batch per device.
+        num_workers: loader processes per device.
+        missing: ``error`` on videos listed but absent, or ``skip`` them with a warning.
+        seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
+    """
+
+    def __init__(
+        self,
+        dataset: str = "synthetic",
+        root: str | None = None,
+        split: int = 1,
+        annotations: str | None = None,
+        mode: Mode = "pretrain",
+        clip_len: int = 16,
+        stride: int = 1,
+        eval_clips: int = 10,
+        val_clips: int = 1,
+        frame_size: tuple[int, int] = (128, 171),
+        batch_size: int = 8,
+        num_workers: int = 2,
+        missing: Missing = "error",
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        decode_threads: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if mode not in ("pretrain", "finetune", "retrieval"):
+            raise ConfigError(f"mode={mode!r}: use pretrain, finetune or retrieval.")
+        for name, value in (("clip_len", clip_len), ("stride", stride), ("eval_clips", eval_clips),
+                            ("val_clips", val_clips), ("batch_size", batch_size)):
+            if value < 1:
+                raise ConfigError(f"{name}={value}: must be at least 1.")
+        if num_workers < 0:
+            raise ConfigError(f"num_workers={num_workers}: must be 0 or more.")
+        self.save_hyperparameters(ignore=["sampler"])
+        self.dataset, self.root, self.split, self.annotations = dataset, root, split, annotations
+        self.mode, self.clip_len, self.stride = mode, clip_len, stride
+        self.eval_clips, self.val_clips = eval_clips, val_clips
+        self.frame_size = tuple(frame_size)
+        self.batch_size, self.num_workers, self.missing = batch_size, num_workers, missing
+        self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
+        self.decode_threads, self.seed = decode_threads, seed
+        self.sampler: ClipSampler | None = None
+        self._indexes: dict[str, VideoIndex] = {}
+
+    # indexes ----------------------------------------------------------------------------------------
+    def index(self, subset: str) -> VideoIndex:
+        if subset not in self._indexes:
+            self._indexes[subset] = build_index(self.dataset, self.root, subset, self.split, self.missing,
+                                                self.annotations)
+        return self._indexes[subset]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.index("train").classes)
+
+    def prepare_data(self) -> None:
+        if self.dataset == "synthetic":  # generate once, on rank 0, before the workers look
+            self.index("train")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.mode == "pretrain" and self.sampler is None:
+            module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
+            self.sampler = getattr(module, "sampler", None)
+            if self.sampler is None:
+                raise ConfigError("pretraining needs a clip sampler: the method provides one as `.sampler`.")
+
+    # loaders ----------------------------------------------------------------------------------------
+    def _loader(self, subset: str, sampler: ClipSampler, train: bool) -> DataLoader:
+        dataset = ClipDataset(self.index(subset), sampler, self.frame_size, replace_failed=train,
+                              decode_threads=self.decode_threads, seed=self.seed)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=train and len(dataset) >= self.batch_size,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+            prefetch_factor=4 if self.num_workers > 0 else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.mode == "pretrain":
+            assert self.sampler is not None
+            return self._loader("train", self.sampler, train=True)
+        if self.mode == "finetune":
+            return self._loader("train", RandomClipSampler(self.clip_len, self.stride), train=True)
+        raise ConfigError("retrieval has no training loader; use mode=finetune or pretrain to train.")
+
+    def val_dataloader(self) -> DataLoader:
+        if self.mode != "finetune":
+            return []  # type: ignore[return-value]
+        return self._loader("test", EvenClipsSampler(self.clip_len, self.val_clips, self.stride), train=False)
+
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        clips = EvenClipsSampler(self.clip_len, self.eval_clips, self.stride)
+        if self.mode == "retrieval":
+            return [self._loader("train", clips, train=False), self._loader("test", clips, train=False)]
+        return self._loader("test", clips, train=False)

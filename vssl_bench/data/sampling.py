@@ -1,0 +1,62 @@
+"""Clip index arithmetic shared by the methods' samplers and the evaluation protocols. Pure: no I/O.
+
+A *clip* is an int64 array of 0-based frame indices. Videos shorter than a clip's span are handled by
+the papers' policy: indices wrap around to the start (Pace's ``loop_load_rgb``, RSPNet's looping
+``fallback_select``), so every index lies in ``[0, num_frames)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+ClipSampler = Callable[[int, np.random.Generator], tuple[list[np.ndarray], dict[str, Any]]]
+"""``sampler(num_frames, rng) -> (clips, targets)``: the contract between a method and the data module."""
+
+
+def strided_clip(start: int, length: int, stride: int, num_frames: int) -> np.ndarray:
+    """``length`` indices from ``start`` every ``stride`` frames, wrapping past the end of the video."""
+    if num_frames < 1:
+        raise ValueError("a video needs at least one frame")
+    return (start + stride * np.arange(length, dtype=np.int64)) % num_frames
+
+
+def random_start(num_frames: int, span: int, rng: np.random.Generator) -> int:
+    """A uniform start such that ``span`` frames fit; 0 when the video is shorter than the span."""
+    return int(rng.integers(0, max(num_frames - span, 0) + 1))
+
+
+def even_starts(num_frames: int, span: int, count: int) -> np.ndarray:
+    """``count`` starts spread evenly so the clips cover the video (RSPNet's ``EvenNCrop``)."""
+    last = max(num_frames - span, 0)
+    return np.linspace(0, last, count).round().astype(np.int64)
+
+
+@dataclass(frozen=True)
+class RandomClipSampler:
+    """One clip of consecutive (strided) frames at a random start: supervised fine-tuning."""
+
+    clip_len: int
+    stride: int = 1
+
+    def __call__(self, num_frames: int, rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
+        span = (self.clip_len - 1) * self.stride + 1
+        start = random_start(num_frames, span, rng)
+        return [strided_clip(start, self.clip_len, self.stride, num_frames)], {}
+
+
+@dataclass(frozen=True)
+class EvenClipsSampler:
+    """``num_clips`` clips evenly spaced over the video: video-level evaluation and retrieval."""
+
+    clip_len: int
+    num_clips: int
+    stride: int = 1
+
+    def __call__(self, num_frames: int, rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
+        span = (self.clip_len - 1) * self.stride + 1
+        starts = even_starts(num_frames, span, self.num_clips)
+        return [strided_clip(int(s), self.clip_len, self.stride, num_frames) for s in starts], {}

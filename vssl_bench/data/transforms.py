@@ -1,0 +1,178 @@
+"""Batched clip augmentation that runs on the device after the uint8 batch is transferred.
+
+Each clip draws its own parameters (crop box, flip, jitter factors, grayscale), shared by all its
+frames unless ``jitter_per_frame`` (Pace redraws colour jitter for every frame). Clips can be told to
+share parameters (RSPNet's two speed versions of the key window share one crop and one jitter draw).
+
+Crop-and-resize for a whole batch is one ``torchvision.ops.roi_align`` call with one box per clip, the
+time axis folded into channels; with integer boxes of the output size it is an exact crop.
+Colour jitter follows torchvision's definitions for brightness, contrast and saturation; hue is a
+rotation of the chroma plane in YIQ space (the usual vectorised approximation of an HSV hue shift).
+The order of the four jitter operations is shuffled once per batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+from torchvision.ops import roi_align
+
+from vssl_bench.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CropMode = Literal["random_resized", "random", "center", "center_square", "resize"]
+NormMode = Literal["imagenet", "unit", "bgr255"]
+
+_GRAY = (0.299, 0.587, 0.114)
+_RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
+
+
+class ClipAugment(nn.Module):
+    """uint8 ``(B, N, T, H, W, 3)`` -> float ``(B, N, 3, T, size, size)``.
+
+    crop: ``random_resized`` (area ``scale``, aspect ``ratio``, then resize: RSPNet), ``random`` (a
+    ``size`` window at a random place: VCOP/Pace), ``center`` (a ``size`` window in the middle:
+    VCOP/PRP), ``center_square`` (the largest centred square resized: RSPNet's evaluation), ``resize``
+    (the whole frame resized to a square: Pace's S3D-G). ``normalize``: ``imagenet`` mean/std on [0, 1],
+    ``unit`` ([0, 1], PRP), ``bgr255`` (BGR order in 0..255, Pace's OpenCV input).
+    """
+
+    def __init__(
+        self,
+        size: int = 112,
+        crop: CropMode = "random_resized",
+        scale: tuple[float, float] = (0.4, 1.0),
+        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+        flip_p: float = 0.5,
+        jitter: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+        jitter_p: float = 1.0,
+        jitter_per_frame: bool = False,
+        grayscale_p: float = 0.0,
+        normalize: NormMode = "imagenet",
+    ) -> None:
+        super().__init__()
+        if crop not in ("random_resized", "random", "center", "center_square", "resize"):
+            raise ConfigError(f"crop={crop!r}: use random_resized, random, center, center_square or resize.")
+        if normalize not in ("imagenet", "unit", "bgr255"):
+            raise ConfigError(f"normalize={normalize!r}: use imagenet, unit or bgr255.")
+        if not (0 < scale[0] <= scale[1] <= 1):
+            raise ConfigError(f"scale={scale}: need 0 < min <= max <= 1.")
+        for name, p in (("flip_p", flip_p), ("jitter_p", jitter_p), ("grayscale_p", grayscale_p)):
+            if not 0 <= p <= 1:
+                raise ConfigError(f"{name}={p}: a probability must lie in [0, 1].")
+        self.size, self.crop, self.scale, self.ratio = size, crop, scale, ratio
+        self.flip_p, self.jitter, self.jitter_p = flip_p, jitter, jitter_p
+        self.jitter_per_frame, self.grayscale_p, self.normalize = jitter_per_frame, grayscale_p, normalize
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
+
+    @torch.no_grad()
+    def forward(self, video: torch.Tensor, share: list[int] | None = None) -> torch.Tensor:
+        """``share[n] = m`` makes clip ``n`` reuse clip ``m``'s random parameters."""
+        b, n, t, h, w, c = video.shape
+        k = b * n
+        device = video.device
+        x = video.permute(0, 1, 2, 5, 3, 4).reshape(k, t * c, h, w).float().div_(255)
+
+        def draw(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+            r = torch.empty((b, n) + shape, device=device).uniform_(low, high)
+            if share is not None:
+                r = r[:, share]
+            return r.reshape((k,) + shape)
+
+        boxes = self._boxes(draw, k, h, w, device)
+        exact = self.crop in ("random", "center")
+        x = roi_align(x, torch.cat([torch.arange(k, device=device, dtype=x.dtype)[:, None], boxes], 1),
+                      output_size=self.size, spatial_scale=1.0, sampling_ratio=1 if exact else 2, aligned=True)
+        x = x.view(k, t, c, self.size, self.size)
+        if self.flip_p > 0:
+            flip = draw(()) < self.flip_p
+            x = torch.where(flip.view(k, 1, 1, 1, 1), x.flip(-1), x)
+        if any(j > 0 for j in self.jitter):
+            x = self._jitter(x, draw, t)
+        if self.grayscale_p > 0:
+            gray = draw(()) < self.grayscale_p
+            x = torch.where(gray.view(k, 1, 1, 1, 1), _gray(x).expand_as(x), x)
+        x = x.transpose(1, 2)  # (K, C, T, S, S)
+        if self.normalize == "imagenet":
+            x = (x - self.mean) / self.std
+        elif self.normalize == "bgr255":
+            x = x.flip(1) * 255
+        return x.reshape(b, n, c, t, self.size, self.size)
+
+    def _boxes(self, draw, k: int, h: int, w: int, device: torch.device) -> torch.Tensor:
+        s = float(self.size)
+        if self.crop == "random_resized":
+            area = draw((), *self.scale) * (h * w)
+            log_ratio = draw((), math.log(self.ratio[0]), math.log(self.ratio[1]))
+            aspect = torch.exp(log_ratio)
+            bw = torch.sqrt(area * aspect).clamp(1, w)
+            bh = torch.sqrt(area / aspect).clamp(1, h)
+            x0, y0 = draw(()) * (w - bw), draw(()) * (h - bh)
+            return torch.stack([x0, y0, x0 + bw, y0 + bh], 1)
+        if self.crop in ("random", "center"):
+            if h < s or w < s:
+                raise ConfigError(f"crop size {self.size} is larger than the decoded frames ({h}x{w}); "
+                                  "raise frame_size in the data module or lower the crop size.")
+            if self.crop == "random":
+                x0 = torch.floor(draw(()) * (w - s + 1)).clamp(max=w - s)
+                y0 = torch.floor(draw(()) * (h - s + 1)).clamp(max=h - s)
+            else:
+                x0 = torch.full((k,), float((w - self.size) // 2), device=device)
+                y0 = torch.full((k,), float((h - self.size) // 2), device=device)
+            return torch.stack([x0, y0, x0 + s, y0 + s], 1)
+        if self.crop == "center_square":
+            side = float(min(h, w))
+            x0, y0 = (w - side) / 2, (h - side) / 2
+            return torch.tensor([[x0, y0, x0 + side, y0 + side]], device=device).expand(k, 4)
+        return torch.tensor([[0.0, 0.0, float(w), float(h)]], device=device).expand(k, 4)
+
+    def _jitter(self, x: torch.Tensor, draw, t: int) -> torch.Tensor:
+        k = x.shape[0]
+        tf = t if self.jitter_per_frame else 1
+        brightness, contrast, saturation, hue = self.jitter
+        factors = {
+            "brightness": draw((tf,), max(0.0, 1 - brightness), 1 + brightness) if brightness else None,
+            "contrast": draw((tf,), max(0.0, 1 - contrast), 1 + contrast) if contrast else None,
+            "saturation": draw((tf,), max(0.0, 1 - saturation), 1 + saturation) if saturation else None,
+            "hue": draw((tf,), -hue, hue) if hue else None,
+        }
+        apply = (draw((tf,)) < self.jitter_p).view(k, tf, 1, 1, 1)
+        jittered = x
+        for op in torch.randperm(4).tolist():
+            name = ("brightness", "contrast", "saturation", "hue")[op]
+            f = factors[name]
+            if f is None:
+                continue
+            f = f.view(k, tf, 1, 1, 1)
+            if name == "brightness":
+                jittered = (jittered * f).clamp(0, 1)
+            elif name == "contrast":
+                mean = _gray(jittered).mean(dim=(-3, -2, -1), keepdim=True)
+                jittered = (mean + f * (jittered - mean)).clamp(0, 1)
+            elif name == "saturation":
+                gray = _gray(jittered)
+                jittered = (gray + f * (jittered - gray)).clamp(0, 1)
+            else:
+                jittered = _rotate_hue(jittered, f * 2 * math.pi)
+        return torch.where(apply, jittered, x)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """Luma of ``(..., 3, H, W)`` frames, keeping a channel axis of size 1."""
+    weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(3, 1, 1)
+    return (x * weights).sum(dim=-3, keepdim=True)
+
+
+def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    to_yiq = torch.tensor(_RGB_TO_YIQ, device=x.device, dtype=x.dtype)
+    yiq = torch.einsum("ij,...jhw->...ihw", to_yiq, x)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    i, q = yiq[..., 1:2, :, :], yiq[..., 2:3, :, :]
+    yiq = torch.cat([yiq[..., 0:1, :, :], cos * i - sin * q, sin * i + cos * q], dim=-3)
+    rgb = torch.einsum("ij,...jhw->...ihw", torch.linalg.inv(to_yiq), yiq)
+    return rgb.clamp(0, 1)
