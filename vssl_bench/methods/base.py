@@ -1,0 +1,148 @@
+"""``PretextMethod``: what every pretext method shares.
+
+It owns the backbone, the device-side augmentation, the optimiser and schedule of the recipe, and the
+logging of every loss term and pretext accuracy. A method subclass adds only its own parts: a
+``sampler`` (which frames form which clips, and the pretext targets), its heads, and
+``pretext_step(batch) -> dict`` returning ``loss`` plus named terms (``loss/...``) and accuracies
+(``acc/...``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from vssl_bench.backbones import build_backbone
+from vssl_bench.data.sampling import ClipSampler
+from vssl_bench.data.transforms import ClipAugment
+from vssl_bench.errors import ConfigError
+
+
+class PretextMethod(pl.LightningModule):
+    """Args:
+        backbone: registry name (``c3d``, ``r3d10``, ``r21d10``, ``r3d18``, ``s3dg``).
+        backbone_width: channel multiplier (1 = the paper network; the quick scale narrows it).
+        clip_len: frames per clip fed to the network.
+        crop_size: spatial size fed to the network.
+        augment: keyword arguments of :class:`ClipAugment` (crop, scale, flip_p, jitter, ...).
+        optimizer: ``sgd`` or ``adam``.
+        lr: base learning rate.
+        lr_batch_reference: if set, the LR is scaled by global batch / this (RSPNet: 64).
+        momentum, weight_decay, nesterov: optimiser settings.
+        schedule: ``cosine`` (to ``lr * eta_min_ratio``), ``step`` (x ``gamma`` at ``milestones``), ``constant``.
+        warmup_epochs: linear warm-up before the schedule.
+        channels_last: run the backbone in channels-last 3D memory format.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "r3d10",
+        backbone_width: float = 1.0,
+        clip_len: int = 16,
+        crop_size: int = 112,
+        augment: dict[str, Any] | None = None,
+        optimizer: Literal["sgd", "adam"] = "sgd",
+        lr: float = 0.1,
+        lr_batch_reference: int | None = None,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        nesterov: bool = False,
+        schedule: Literal["cosine", "step", "constant"] = "cosine",
+        milestones: list[int] | None = None,
+        gamma: float = 0.1,
+        eta_min_ratio: float = 0.0,
+        warmup_epochs: int = 0,
+        channels_last: bool = False,
+    ) -> None:
+        super().__init__()
+        if lr <= 0:
+            raise ConfigError(f"lr={lr}: the learning rate must be positive.")
+        if schedule not in ("cosine", "step", "constant"):
+            raise ConfigError(f"schedule={schedule!r}: use cosine, step or constant.")
+        if optimizer not in ("sgd", "adam"):
+            raise ConfigError(f"optimizer={optimizer!r}: use sgd or adam.")
+        if clip_len < 1 or crop_size < 8:
+            raise ConfigError(f"clip_len={clip_len}, crop_size={crop_size}: need clip_len >= 1, crop_size >= 8.")
+        self.save_hyperparameters()
+        self.backbone = build_backbone(backbone, width=backbone_width)
+        self.augment = ClipAugment(size=crop_size, **(augment or {}))
+        self.share_augment: list[int] | None = None  # clips that reuse another clip's augmentation
+
+    # --- what a method provides -----------------------------------------------------------------
+    @property
+    def sampler(self) -> ClipSampler:
+        raise NotImplementedError
+
+    def pretext_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters that get ``head_lr_mult`` (PRP trains its fc8 at 10x); none by default."""
+        return []
+
+    head_lr_mult: float = 1.0
+
+    # --- shared machinery ---------------------------------------------------------------------------
+    def encode(self, clips: torch.Tensor, return_map: bool = False) -> torch.Tensor:
+        if self.hparams.channels_last:
+            clips = clips.contiguous(memory_format=torch.channels_last_3d)
+        return self.backbone(clips, return_map=return_map)
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        batch["video"] = self.augment(batch["video"], share=self.share_augment)  # (B, N, 3, T, S, S)
+        return batch
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        out = self.pretext_step(batch)
+        size = batch["video"].shape[0]
+        self.log("train/loss", out["loss"], prog_bar=True, batch_size=size, sync_dist=True)
+        for name, value in out.items():
+            if name != "loss":
+                self.log(f"train/{name}", value, prog_bar=name.startswith("acc/"), batch_size=size, sync_dist=True)
+        self.log("data/skipped_videos", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=size,
+                 sync_dist=True)
+        return out["loss"]
+
+    def encoder_state_dict(self) -> dict[str, torch.Tensor]:
+        """The backbone weights for downstream use (keys as in ``build_backbone(...).state_dict()``)."""
+        return {k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}
+
+    def effective_lr(self) -> float:
+        lr = self.hparams.lr
+        reference = self.hparams.lr_batch_reference
+        if reference and self.trainer is not None and self.trainer.datamodule is not None:
+            lr *= self.trainer.world_size * self.trainer.datamodule.batch_size / reference
+        return lr
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        lr = self.effective_lr()
+        head = {id(p) for p in self.head_parameters()}
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if id(p) not in head], "lr": lr}]
+        if head:
+            groups.append({"params": [p for p in params if id(p) in head], "lr": lr * self.head_lr_mult})
+        if hp.optimizer == "sgd":
+            opt = torch.optim.SGD(groups, lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
+                                  nesterov=hp.nesterov)
+        else:
+            opt = torch.optim.Adam(groups, lr=lr, weight_decay=hp.weight_decay)
+        epochs = max(1, self.trainer.max_epochs or 1) if self.trainer else 1
+        warmup, milestones = hp.warmup_epochs, hp.milestones or []
+
+        def factor(epoch: int) -> float:
+            if epoch < warmup:
+                return (epoch + 1) / (warmup + 1)
+            if hp.schedule == "cosine":
+                progress = (epoch - warmup) / max(1, epochs - warmup)
+                return hp.eta_min_ratio + (1 - hp.eta_min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+            if hp.schedule == "step":
+                return hp.gamma ** sum(epoch >= m for m in milestones)
+            return 1.0
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -1,0 +1,121 @@
+"""PRP: Video Playback Rate Perception (Yao et al., CVPR 2020), as in the official code.
+
+Dilated sampling. A rate s is drawn from {1, 2, 4, 8}; from a random start, 16 s consecutive frames
+are read and every s-th forms the 16-frame input. The network has two branches on the backbone's
+last map:
+
+* discriminative: conv3d + BN + ReLU -> global pool -> fc(D, 4) classifies the rate (cross-entropy);
+  its fc is trained at 10x the base learning rate;
+* generative: a decoder of four 2x transposed-convolution stages reconstructs the clip at twice the
+  input frame rate (32 frames): the input frames interleaved with the frames between them (at stride
+  s/2). For s = 1 there is no real frame between two inputs; the code fills it with the mean of its
+  neighbours and leaves it out of the loss, and so do we.
+
+Motion attention: the squared reconstruction error is weighted by a map of where the target clip
+moves (``motion_attention``: differences of frames 0/5/10/15 of each 16-frame chunk, pooled,
+min-max scaled to [0.8, 2.0], upsampled). Loss = weighted MSE + 0.1 x CE. No augmentation besides
+resize 128x171 and a centre 112 crop; input in [0, 1] without mean/std.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vssl_bench.data.sampling import random_start, strided_clip
+from vssl_bench.methods.base import PretextMethod
+from vssl_bench.methods.losses import motion_attention, weighted_reconstruction
+
+PRP_AUGMENT: dict[str, Any] = {"crop": "center", "flip_p": 0.0, "normalize": "unit"}
+
+
+@dataclass(frozen=True)
+class DilatedSampler:
+    """Clips [input, between]: the input frames (stride s) and the frames halfway between them
+    (stride s from s/2; for s = 1 the next frame, a placeholder the loss ignores). Targets ``rate``
+    (index into ``rates``) and ``between_real`` (1 when the between-frames are real frames)."""
+
+    clip_len: int = 16
+    rates: tuple[int, ...] = (1, 2, 4, 8)
+
+    def __call__(self, num_frames: int, rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
+        index = int(rng.integers(len(self.rates)))
+        s = self.rates[index]
+        start = random_start(num_frames, self.clip_len * s, rng)
+        inputs = strided_clip(start, self.clip_len, s, num_frames)
+        offset = s // 2 if s >= 2 else 1
+        between = strided_clip(start + offset, self.clip_len, s, num_frames)
+        return [inputs, between], {"rate": index, "between_real": int(s >= 2)}
+
+
+def _conv(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+
+
+class FrameRateDecoder(nn.Module):
+    """conv -> 3 x [2x transposed conv + conv] halving channels -> 2x transposed conv -> conv to RGB."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        c = [dim, max(1, dim // 2), max(1, dim // 4), max(1, dim // 8)]
+        layers: list[nn.Module] = [_conv(c[0], c[0])]
+        for cin, cout in zip(c[:-1], c[1:]):
+            layers += [nn.ConvTranspose3d(cin, cin, 2, stride=2), _conv(cin, cout)]
+        layers += [nn.ConvTranspose3d(c[3], c[3], 2, stride=2), _conv(c[3], 3)]  # BN + ReLU: output >= 0
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, fmap: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
+        out = self.net(fmap)
+        if tuple(out.shape[2:]) != size:  # backbones whose map is not (T/8, S/16) of the input
+            out = F.interpolate(out, size=size, mode="trilinear", align_corners=False)
+        return out
+
+
+class PRP(PretextMethod):
+    def __init__(self, *args: Any, rates: tuple[int, ...] = (1, 2, 4, 8), cls_weight: float = 0.1,
+                 fc_lr_mult: float = 10.0, **kwargs: Any) -> None:
+        kwargs.setdefault("augment", PRP_AUGMENT)
+        super().__init__(*args, **kwargs)
+        self.save_hyperparameters()
+        dim = self.backbone.feature_dim
+        self.rate_conv = _conv(dim, dim)
+        self.rate_fc = nn.Linear(dim, len(rates))
+        self.decoder = FrameRateDecoder(dim)
+        self.head_lr_mult = fc_lr_mult
+
+    @property
+    def sampler(self) -> DilatedSampler:
+        return DilatedSampler(self.hparams.clip_len, tuple(self.hparams.rates))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return list(self.rate_fc.parameters())
+
+    def pretext_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        video, targets = batch["video"], batch["targets"]
+        inputs, between = video[:, 0], video[:, 1]  # (B, C, T, S, S)
+        b, c, t, h, w = inputs.shape
+        fmap = self.encode(inputs, return_map=True)
+        logits = self.rate_fc(self.rate_conv(fmap).mean(dim=(2, 3, 4)))
+        ce = F.cross_entropy(logits.float(), targets["rate"])
+        real = targets["between_real"].bool()
+        fake = 0.5 * (inputs + torch.cat([inputs[:, :, 1:], inputs[:, :, -1:]], 2))  # neighbour mean (s = 1)
+        between = torch.where(real.view(b, 1, 1, 1, 1), between, fake)
+        target = torch.stack([inputs, between], 3).reshape(b, c, 2 * t, h, w)  # interleave: 2x frame rate
+        frame_mask = torch.ones(b, 2 * t, device=target.device)
+        frame_mask[:, 1::2] = real.float()[:, None]
+        with torch.no_grad():
+            weight = motion_attention(target) if 2 * t % 16 == 0 else torch.ones_like(target)
+        recon = self.decoder(fmap, (2 * t, h, w))
+        reconstruction = weighted_reconstruction(recon, target, weight, frame_mask)
+        loss = reconstruction + self.hparams.cls_weight * ce
+        return {
+            "loss": loss,
+            "loss/reconstruction": reconstruction.detach(),
+            "loss/rate": ce.detach(),
+            "acc/rate": (logits.argmax(1) == targets["rate"]).float().mean(),
+        }
