@@ -123,6 +123,7 @@ class VideoDataModule(pl.LightningDataModule):
         num_workers: loader processes per device.
         missing: ``error`` on videos listed but absent, or ``skip`` them with a warning.
         seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
+        repeat: passes over the training list per epoch (Pace's official epoch repeats it 10 times).
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class VideoDataModule(pl.LightningDataModule):
         persistent_workers: bool = True,
         decode_threads: int = 1,
         seed: int = 0,
+        repeat: int = 1,
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -154,14 +156,13 @@ class VideoDataModule(pl.LightningDataModule):
                 raise ConfigError(f"{name}={value}: must be at least 1.")
         if num_workers < 0:
             raise ConfigError(f"num_workers={num_workers}: must be 0 or more.")
-        self.save_hyperparameters(ignore=["sampler"])
         self.dataset, self.root, self.split, self.annotations = dataset, root, split, annotations
         self.mode, self.clip_len, self.stride = mode, clip_len, stride
         self.eval_clips, self.val_clips = eval_clips, val_clips
         self.frame_size = tuple(frame_size)
         self.batch_size, self.num_workers, self.missing = batch_size, num_workers, missing
         self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
-        self.decode_threads, self.seed = decode_threads, seed
+        self.decode_threads, self.seed, self.repeat = decode_threads, seed, repeat
         self.sampler: ClipSampler | None = None
         self._indexes: dict[str, VideoIndex] = {}
 
@@ -189,7 +190,10 @@ class VideoDataModule(pl.LightningDataModule):
 
     # loaders ----------------------------------------------------------------------------------------
     def _loader(self, subset: str, sampler: ClipSampler, train: bool) -> DataLoader:
-        dataset = ClipDataset(self.index(subset), sampler, self.frame_size, replace_failed=train,
+        index = self.index(subset)
+        if train and self.repeat > 1:
+            index = VideoIndex(index.samples * self.repeat, index.classes)
+        dataset = ClipDataset(index, sampler, self.frame_size, replace_failed=train,
                               decode_threads=self.decode_threads, seed=self.seed)
         return DataLoader(
             dataset,

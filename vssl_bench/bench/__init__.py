@@ -1,0 +1,1 @@
+"""The benchmark: named grids, the sweep runner, run records and the leaderboard."""

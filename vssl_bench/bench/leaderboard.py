@@ -1,0 +1,219 @@
+"""The leaderboard: the papers' reported rows beside reproduced run records, in Papers-With-Code form.
+
+Writes into ``results/``: ``leaderboard.csv`` and ``leaderboard.md`` (``Task | Dataset | Metric | Value |
+Model`` plus backbone, pretraining data, source, scale and the difference from the paper where both
+exist), ``leaderboard.json`` (the sota-extractor evaluation-tables schema: tasks -> datasets -> sota ->
+rows) and ``index.html`` (one self-contained page, sortable and filterable, no network).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from vssl_bench.bench.records import load_records
+
+TASK_FT = "Self-Supervised Action Recognition"
+TASK_RETRIEVAL = "Self-supervised Video Retrieval"
+METHOD_NAMES = {"rspnet": "RSPNet", "pace": "Pace", "prp": "PRP", "ascnet": "ASCNet", "scratch": "Random init"}
+BACKBONE_NAMES = {"c3d": "C3D", "r3d10": "R3D-10", "r21d10": "R(2+1)D-10", "r3d18": "3D-ResNet-18", "s3dg": "S3D-G"}
+DATA_NAMES = {"kinetics400": "K400", "ucf101": "UCF101", "hmdb51": "HMDB51", "synthetic": "Synthetic", "none": "none"}
+COLUMNS = ["Task", "Dataset", "Metric", "Value", "Model", "method", "backbone", "pretrain_data", "source", "scale",
+           "paper_value", "delta", "paper_title", "paper_url", "paper_date", "code_url", "note"]
+
+
+def model_name(method: str, backbone: str, pretrain: str) -> str:
+    """Papers-With-Code style: ``RSPNet (S3D-G, K400)``."""
+    return f"{METHOD_NAMES.get(method, method)} ({BACKBONE_NAMES.get(backbone, backbone)}, {DATA_NAMES.get(pretrain, pretrain)})"
+
+
+def reported_rows(path: Path) -> list[dict[str, Any]]:
+    spec = yaml.safe_load(path.read_text())
+    papers = spec["papers"]
+    rows = []
+
+    def base(method: str, backbone: str, pretrain: str, dataset: str, source: str) -> dict[str, Any]:
+        paper = papers[method]
+        return {"Dataset": DATA_NAMES[dataset], "Model": model_name(method, backbone, pretrain), "method": method,
+                "backbone": backbone, "pretrain_data": pretrain, "source": "reported", "scale": "paper",
+                "paper_title": paper["title"], "paper_url": paper["url"], "paper_date": paper["date"],
+                "code_url": paper["code"], "note": str(source)}
+
+    for method, backbone, pretrain, dataset, top1, _size, source in spec["finetune"]:
+        rows.append({**base(method, backbone, pretrain, dataset, source), "Task": TASK_FT, "Metric": "Top-1 Accuracy",
+                     "Value": float(top1)})
+    for method, backbone, pretrain, dataset, values, source in spec["retrieval"]:
+        for k, value in zip((1, 5, 10, 20, 50), values):
+            rows.append({**base(method, backbone, pretrain, dataset, source), "Task": TASK_RETRIEVAL,
+                         "Metric": f"R@{k}", "Value": float(value)})
+    return rows
+
+
+def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for r in records:
+        if r.get("status") != "ok" or r.get("stage", "").startswith("pretrain"):
+            continue
+        pretrain = r.get("pretrain_data", "none")
+        common = {"Dataset": DATA_NAMES.get(r["dataset"], r["dataset"]), "method": r["method"],
+                  "backbone": r["backbone"], "pretrain_data": pretrain,
+                  "Model": model_name(r["method"], r["backbone"], pretrain), "source": "reproduced",
+                  "scale": r.get("scale", ""), "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
+                  "note": f"{r.get('protocol') or ''} {r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip(),
+                  "paper_pretrain_data": r.get("paper_pretrain_data", pretrain)}
+        metrics = r.get("metrics", {})
+        if r["stage"].startswith("finetune"):
+            rows.append({**common, "Task": TASK_FT, "Metric": "Top-1 Accuracy", "Value": round(metrics["top1"], 2)})
+        elif r["stage"].startswith("retrieval"):
+            for k in (1, 5, 10, 20, 50):
+                if f"R@{k}" in metrics:
+                    rows.append({**common, "Task": TASK_RETRIEVAL, "Metric": f"R@{k}", "Value": round(metrics[f"R@{k}"], 2)})
+    return rows
+
+
+def build_table(reported: list[dict[str, Any]], reproduced: list[dict[str, Any]]) -> pd.DataFrame:
+    rep = pd.DataFrame(reported)
+    table = pd.concat([rep, pd.DataFrame(reproduced)], ignore_index=True)
+    if table.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    key = ["Task", "Dataset", "Metric", "method", "backbone", "pretrain_data"]
+    paper = rep[key + ["Value"]].rename(columns={"Value": "paper_value"}) if not rep.empty else None
+    if paper is not None:
+        table = table.merge(paper, on=key, how="left")
+        reproduced_mask = table["source"] == "reproduced"
+        table.loc[~reproduced_mask, "paper_value"] = float("nan")
+        table["delta"] = (table["Value"] - table["paper_value"]).round(2)
+    for col in COLUMNS:
+        if col not in table:
+            table[col] = ""
+    return table[COLUMNS].sort_values(["Task", "Dataset", "Metric", "source", "Value"],
+                                      ascending=[True, True, True, True, False]).reset_index(drop=True)
+
+
+def evaluation_tables(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The sota-extractor TaskDB v01 JSON: a list of tasks, each with datasets and their sota rows."""
+    tasks = []
+    for task, by_task in table.groupby("Task", sort=True):
+        datasets = []
+        for dataset, by_data in by_task.groupby("Dataset", sort=True):
+            metrics = sorted(by_data["Metric"].unique(), key=_metric_order)
+            rows = []
+            for (model, source, scale), group in by_data.groupby(["Model", "source", "scale"], sort=False):
+                first = group.iloc[0]
+                name = model if source == "reported" else f"{model} [reproduced, {scale}]"
+                rows.append({
+                    "model_name": name,
+                    "paper_title": first["paper_title"] or "",
+                    "paper_url": first["paper_url"] or "",
+                    "paper_date": first["paper_date"] or None,
+                    "code_links": [{"title": first["code_url"].split("github.com/")[-1], "url": first["code_url"]}]
+                    if first["code_url"] else [],
+                    "model_links": [],
+                    "metrics": {m: f"{v:g}" for m, v in zip(group["Metric"], group["Value"])},
+                    "uses_additional_data": False,
+                })
+            datasets.append({"dataset": dataset, "description": "", "subdatasets": [], "dataset_links": [],
+                             "dataset_citations": [], "sota": {"metrics": metrics, "rows": rows}})
+        tasks.append({"task": task, "description": "", "categories": ["Computer Vision"], "datasets": datasets,
+                      "subtasks": [], "synonyms": [], "source_link": None})
+    return tasks
+
+
+def _metric_order(metric: str) -> tuple[int, str]:
+    return (int(metric[2:]), metric) if metric.startswith("R@") else (0, metric)
+
+
+def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
+    results = Path(results)
+    table = build_table(reported_rows(results / "reported.yaml"), reproduced_rows(load_records(results / "runs")))
+    out = {"csv": results / "leaderboard.csv", "md": results / "leaderboard.md", "json": results / "leaderboard.json",
+           "html": results / "index.html"}
+    table.to_csv(out["csv"], index=False)
+    shown = ["Task", "Dataset", "Metric", "Value", "Model", "pretrain_data", "source", "scale", "paper_value", "delta"]
+    out["md"].write_text("# vssl-bench leaderboard\n\nReported = the paper's number; reproduced = a run record of this "
+                         "suite (scale `quick` runs on the synthetic dataset and is not comparable to the papers).\n\n"
+                         + markdown_table(table[shown]) + "\n")
+    out["json"].write_text(json.dumps(evaluation_tables(table), indent=2))
+    out["html"].write_text(render_html(table))
+    return out
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return "" if pd.isna(v) else f"{v:g}"
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def render_html(table: pd.DataFrame) -> str:
+    shown = ["Task", "Dataset", "Metric", "Value", "Model", "pretrain_data", "source", "scale", "paper_value", "delta"]
+    data = json.dumps(table[shown].fillna("").astype(str).to_dict(orient="records"))
+    header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in shown)
+    return _PAGE.replace("__HEADER__", header).replace("__DATA__", data.replace("</", "<\\/"))
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>vssl-bench leaderboard</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left}
+th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}
+tr.reported td{color:#555}
+tr.reproduced td{background:#f2f8ff}
+input,select{margin-right:.6rem;padding:.2rem}
+</style></head><body>
+<h1>vssl-bench leaderboard</h1>
+<p>Reported rows are the papers' numbers; reproduced rows come from this suite's run records.
+Rows at scale <code>quick</code> ran on the synthetic dataset: a pipeline check, not comparable to the papers.</p>
+<div><input id="q" placeholder="filter (model, dataset, ...)" size="40">
+<select id="source"><option value="">all sources</option><option>reported</option><option>reproduced</option></select>
+<span id="count"></span></div>
+<table><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table>
+<script>
+const DATA = __DATA__;
+let sortCol = null, sortAsc = true;
+function render() {
+  const q = document.getElementById('q').value.toLowerCase();
+  const src = document.getElementById('source').value;
+  let rows = DATA.filter(r => (!src || r.source === src) &&
+    (!q || Object.values(r).join(' ').toLowerCase().includes(q)));
+  if (sortCol) {
+    rows.sort((a, b) => {
+      const x = parseFloat(a[sortCol]), y = parseFloat(b[sortCol]);
+      const c = (!isNaN(x) && !isNaN(y)) ? x - y : String(a[sortCol]).localeCompare(String(b[sortCol]));
+      return sortAsc ? c : -c;
+    });
+  }
+  const body = document.getElementById('rows');
+  body.innerHTML = '';
+  for (const r of rows) {
+    const tr = document.createElement('tr');
+    tr.className = r.source;
+    for (const th of document.querySelectorAll('th')) {
+      const td = document.createElement('td');
+      td.textContent = r[th.dataset.col];
+      tr.appendChild(td);
+    }
+    body.appendChild(tr);
+  }
+  document.getElementById('count').textContent = rows.length + ' of ' + DATA.length + ' rows';
+}
+for (const th of document.querySelectorAll('th')) {
+  th.addEventListener('click', () => { sortAsc = sortCol === th.dataset.col ? !sortAsc : true;
+    sortCol = th.dataset.col; render(); });
+}
+document.getElementById('q').addEventListener('input', render);
+document.getElementById('source').addEventListener('change', render);
+render();
+</script></body></html>
+"""

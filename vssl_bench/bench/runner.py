@@ -1,0 +1,282 @@
+"""The sweep: for each cell, pretrain -> fine-tune (each downstream dataset) -> retrieval, then the
+scratch baselines once per backbone. Every finished stage writes a record; a stage whose record says
+``ok`` is skipped, so an interrupted sweep resumes where it stopped; a pretraining that was killed
+resumes from its last Lightning checkpoint. A failing stage is recorded as failed with its error and
+the sweep goes on; the summary and the exit status say what failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
+
+from vssl_bench.bench.grids import Cell, grid
+from vssl_bench.bench.recipes import experiments_dir, load_recipe
+from vssl_bench.bench.records import device_name, now, read_record, versions, write_record
+from vssl_bench.data.datamodule import VideoDataModule
+from vssl_bench.errors import ConfigError
+from vssl_bench.evaluation.finetune import FineTuner
+from vssl_bench.evaluation.retrieval import RetrievalEvaluator
+from vssl_bench.methods import METHODS
+
+log = logging.getLogger(__name__)
+
+DATASET_DIRS = {"ucf101": "ucf101", "hmdb51": "hmdb51", "kinetics400": "kinetics400"}
+
+
+@dataclass
+class TrainerOptions:
+    """Engineering options passed to every Lightning ``Trainer`` of a run (the recipe holds the rest)."""
+
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str | None = None
+    logger: str = "csv"  # csv or wandb (offline unless WANDB_MODE says otherwise)
+    progress_bar: bool = False
+    max_epochs: int | None = None  # override the recipe's epochs (all stages)
+
+
+@dataclass
+class RunContext:
+    scale: str = "quick"
+    data_root: str | None = None
+    results: Path = Path("results")
+    seed: int = 0
+    trainer: TrainerOptions = field(default_factory=TrainerOptions)
+
+    @property
+    def runs(self) -> Path:
+        return self.results / "runs"
+
+    @property
+    def work(self) -> Path:
+        return self.results / "work"
+
+
+def dataset_root(name: str, ctx: RunContext) -> str | None:
+    if name == "synthetic":
+        return None
+    if ctx.data_root is None:
+        raise ConfigError(f"the {ctx.scale} scale reads {name}: pass --data_root (DATA=... for make).")
+    return str(Path(ctx.data_root) / DATASET_DIRS[name])
+
+
+def make_trainer(ctx: RunContext, workdir: Path, epochs: int, **extra: Any) -> pl.Trainer:
+    opts = ctx.trainer
+    workdir.mkdir(parents=True, exist_ok=True)
+    if opts.logger == "wandb":
+        import os
+
+        from pytorch_lightning.loggers import WandbLogger
+
+        os.environ.setdefault("WANDB_MODE", "offline")
+        logger = WandbLogger(save_dir=str(workdir), project="vssl-bench", name=workdir.parent.name + "/" + workdir.name)
+    elif opts.logger == "csv":
+        logger = CSVLogger(str(workdir), name="logs")
+    else:
+        raise ConfigError(f"logger={opts.logger!r}: use csv or wandb.")
+    kwargs: dict[str, Any] = dict(
+        accelerator=opts.accelerator, devices=opts.devices, num_nodes=opts.num_nodes, strategy=opts.strategy,
+        max_epochs=opts.max_epochs or epochs, logger=logger, default_root_dir=str(workdir),
+        enable_progress_bar=opts.progress_bar, enable_model_summary=False, log_every_n_steps=10,
+        num_sanity_val_steps=0,
+    )
+    if opts.precision:
+        kwargs["precision"] = opts.precision
+    kwargs.update(extra)
+    return pl.Trainer(**kwargs)
+
+
+def _record(ctx: RunContext, cell_id: str, stage: str, base: dict[str, Any], **fields: Any) -> Path:
+    record = {**base, "stage": stage, "seed": ctx.seed, "versions": versions(), "device": device_name(),
+              "scale": ctx.scale, **fields}
+    return write_record(ctx.runs / cell_id / f"{stage}.json", record)
+
+
+def _done(ctx: RunContext, cell_id: str, stage: str) -> dict[str, Any] | None:
+    record = read_record(ctx.runs / cell_id / f"{stage}.json")
+    return record if record and record.get("status") == "ok" else None
+
+
+# --- stages ------------------------------------------------------------------------------------------
+def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> Path:
+    """Train the method; returns the checkpoint (the epoch with the lowest mean training loss, as
+    RSPNet selects it, else the last)."""
+    workdir = ctx.work / cell_id / "pretrain"
+    pl.seed_everything(ctx.seed, workers=True)
+    method = METHODS[recipe["method"]](**recipe["model"])
+    data = VideoDataModule(**{**recipe["data"], "root": dataset_root(recipe["data"]["dataset"], ctx),
+                              "mode": "pretrain", "seed": ctx.seed})
+    best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor="train/loss_epoch",
+                           mode="min", save_last=True, save_on_train_epoch_end=True)
+    trainer = make_trainer(ctx, workdir, recipe["trainer"].get("max_epochs", 1), callbacks=[best],
+                           **{k: v for k, v in recipe["trainer"].items() if k != "max_epochs"})
+    last = workdir / "checkpoints" / "last.ckpt"
+    trainer.fit(method, data, ckpt_path=str(last) if last.is_file() else None)
+    return Path(best.best_model_path or last)
+
+
+def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
+             workdir: Path) -> dict[str, float]:
+    proto = recipe["finetune"]
+    spec = proto["datasets"][dataset]
+    pl.seed_everything(ctx.seed, workers=True)
+    data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), split=spec.get("split", 1),
+                           mode="finetune", clip_len=spec["clip_len"], eval_clips=spec["eval_clips"],
+                           frame_size=tuple(spec.get("frame_size", recipe["data"]["frame_size"])),
+                           batch_size=spec["batch_size"], num_workers=recipe["data"].get("num_workers", 2),
+                           seed=ctx.seed)
+    model = FineTuner(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
+                      num_classes=data.num_classes, init=str(init) if init else None,
+                      linear_probe=spec.get("linear_probe", False), crop_size=spec["crop_size"],
+                      train_augment=proto.get("train_augment"), eval_crop=proto["eval_crop"],
+                      normalize=proto["normalize"], lr=spec["lr"], weight_decay=spec.get("weight_decay", 1e-4),
+                      schedule=spec.get("schedule", "cosine"), milestones=spec.get("milestones"))
+    trainer = make_trainer(ctx, workdir, spec["epochs"], check_val_every_n_epoch=spec.get("val_every", 1000))
+    trainer.fit(model, data)
+    trainer.test(model, data, verbose=False)
+    return {"top1": 100 * model.results["test/top1"], "top5": 100 * model.results["test/top5"],
+            "videos": model.results["test/videos"], "undecodable_videos": model.results["test/undecodable_videos"],
+            "loaded_tensors": model.loaded_tensors}
+
+
+def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
+             workdir: Path) -> dict[str, float]:
+    proto = recipe["retrieval"]
+    data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), mode="retrieval",
+                           clip_len=proto["clip_len"], eval_clips=proto["clips"],
+                           frame_size=tuple(proto.get("frame_size", recipe["data"]["frame_size"])),
+                           batch_size=proto.get("batch_size", 8), num_workers=recipe["data"].get("num_workers", 2),
+                           seed=ctx.seed)
+    model = RetrievalEvaluator(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
+                               init=str(init) if init else None, crop_size=proto["crop_size"], crop=proto["crop"],
+                               normalize=proto["normalize"], pool=proto["pool"])
+    make_trainer(ctx, workdir, 1).test(model, data, verbose=False)
+    return {**model.results, "loaded_tensors": model.loaded_tensors}
+
+
+# --- a cell ------------------------------------------------------------------------------------------
+def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratch: bool = False) -> list[str]:
+    """Run the missing stages of one cell; returns the stages that failed."""
+    recipe = load_recipe(recipe_path or experiments_dir().parent / cell.recipe, ctx.scale)
+    method = "scratch" if scratch else cell.method
+    pretrain_data = "none" if scratch else (recipe["data"]["dataset"])
+    cell_id = f"scratch-{cell.backbone}-{ctx.scale}" if scratch else cell.id(ctx.scale)
+    base = {"method": method, "backbone": cell.backbone, "pretrain_data": pretrain_data,
+            "paper_pretrain_data": "none" if scratch else cell.pretrain_data, "cell": cell_id,
+            "recipe": str(recipe_path or cell.recipe)}
+    failed: list[str] = []
+    checkpoint: Path | None = None
+
+    def attempt(stage: str, fn, **fields: Any) -> Any:
+        done = _done(ctx, cell_id, stage)
+        if done is not None:
+            log.info("%s/%s: already done, skipped", cell_id, stage)
+            return done
+        started, t0 = now(), time.perf_counter()
+        try:
+            result = fn()
+        except Exception as exc:  # noqa: BLE001 - a failing stage must not stop the sweep
+            log.error("%s/%s failed: %s", cell_id, stage, exc)
+            _record(ctx, cell_id, stage, base, status="failed", error=f"{type(exc).__name__}: {exc}",
+                    traceback=traceback.format_exc(limit=8), started=started, wall_s=time.perf_counter() - t0,
+                    metrics={}, **fields)
+            failed.append(f"{cell_id}/{stage}")
+            return None
+        metrics, extra = result if isinstance(result, tuple) else (result, {})
+        _record(ctx, cell_id, stage, base, status="ok", metrics=metrics, started=started,
+                wall_s=round(time.perf_counter() - t0, 2), **fields, **extra)
+        return {"metrics": metrics, **extra}
+
+    if not scratch:
+        def do_pretrain():
+            ckpt = pretrain(recipe, ctx, cell_id)
+            return {}, {"checkpoint": str(ckpt), "config": recipe}
+
+        done = attempt("pretrain", do_pretrain, dataset=pretrain_data, split="train")
+        if done is None:
+            return failed
+        checkpoint = Path(done["checkpoint"])
+    for dataset in recipe["finetune"]["datasets"]:
+        workdir = ctx.work / cell_id / f"finetune-{dataset}"
+        attempt(f"finetune-{dataset}",
+                lambda d=dataset, w=workdir: (finetune(recipe, ctx, d, checkpoint, cell.backbone, w),
+                                              {"checkpoint": str(checkpoint) if checkpoint else None,
+                                               "config": recipe["finetune"]}),
+                dataset=dataset, split=recipe["finetune"]["datasets"][dataset].get("split", 1),
+                protocol=recipe["finetune"].get("protocol"))
+    for dataset in recipe["retrieval"]["datasets"]:
+        workdir = ctx.work / cell_id / f"retrieval-{dataset}"
+        attempt(f"retrieval-{dataset}",
+                lambda d=dataset, w=workdir: (retrieve(recipe, ctx, d, checkpoint, cell.backbone, w),
+                                              {"checkpoint": str(checkpoint) if checkpoint else None,
+                                               "config": recipe["retrieval"]}),
+                dataset=dataset, split=1, protocol=recipe["retrieval"].get("protocol"))
+    return failed
+
+
+def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: bool = False,
+          baselines: bool = True) -> int:
+    """Run a grid; returns the number of failed stages."""
+    cells = grid(grid_name)
+    jobs: list[tuple[Cell, bool]] = [(c, False) for c in cells]
+    if baselines:
+        seen: set[str] = set()
+        for c in cells:
+            if c.backbone not in seen:
+                seen.add(c.backbone)
+                jobs.append((c, True))
+    if dry_run:
+        for c, scratch in jobs:
+            label = f"scratch-{c.backbone}-{ctx.scale}" if scratch else c.id(ctx.scale)
+            print(f"{label}: recipe {c.recipe} at scale {ctx.scale} -> "
+                  f"{'fine-tune + retrieval from random init' if scratch else 'pretrain -> fine-tune -> retrieval'}")
+        return 0
+    failed: list[str] = []
+    total = len(jobs)
+    if launcher == "slurm" or launcher == "submitit-local":
+        failed = _submitit(jobs, ctx, launcher)
+    else:
+        for i, (c, scratch) in enumerate(jobs, 1):
+            label = f"scratch-{c.backbone}" if scratch else c.id(ctx.scale)
+            print(f"[{i}/{total}] {label} (failed so far: {len(failed)})", flush=True)
+            failed += run_cell(c, ctx, scratch=scratch)
+    print(f"sweep {grid_name}: {total} cells, {len(failed)} failed stages" + (":" if failed else "."))
+    for f in failed:
+        print(f"  FAILED {f}")
+    return len(failed)
+
+
+def _submitit(jobs: list[tuple[Cell, bool]], ctx: RunContext, launcher: str) -> list[str]:
+    try:
+        import submitit
+    except ImportError as exc:
+        raise ConfigError("the slurm launcher needs submitit: pip install 'vssl-bench[slurm]'") from exc
+    folder = ctx.work / "submitit"
+    if launcher == "slurm":
+        executor = submitit.AutoExecutor(folder=str(folder))
+        devices = ctx.trainer.devices if isinstance(ctx.trainer.devices, int) else 1
+        executor.update_parameters(timeout_min=60 * 72, gpus_per_node=devices, tasks_per_node=devices,
+                                   nodes=ctx.trainer.num_nodes, cpus_per_task=8)
+    else:
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=60)
+    submitted = [executor.submit(run_cell, c, ctx, None, scratch) for c, scratch in jobs]
+    failed: list[str] = []
+    for job in submitted:
+        try:
+            failed += job.result()
+        except Exception as exc:  # noqa: BLE001
+            failed.append(f"job {job.job_id}: {exc}")
+    return failed
+

@@ -1,0 +1,1 @@
+"""Downstream evaluation: fine-tuning / linear probe and nearest-neighbour retrieval."""

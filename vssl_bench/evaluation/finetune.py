@@ -1,0 +1,142 @@
+"""Supervised fine-tuning (or a linear probe) with video-level evaluation.
+
+Training sees one clip per video with the recipe's augmentation. Evaluation takes N evenly spaced
+clips per video (the data module), crops them centrally, averages the clip logits per video (the
+papers average logits, not probabilities) and reports top-1/top-5 over videos. Under DDP the
+predictions of all ranks are gathered and de-duplicated by video index, so a test video padded onto
+two ranks is still counted once. Videos that failed to decode are left out and counted.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.functional.classification import multiclass_accuracy
+
+from vssl_bench.backbones import build_backbone
+from vssl_bench.data.transforms import ClipAugment
+from vssl_bench.evaluation.checkpoints import load_backbone
+
+
+class FineTuner(pl.LightningModule):
+    """Args:
+        backbone, backbone_width: as in pretraining.
+        num_classes: classes of the downstream dataset.
+        init: a pretraining ``.ckpt`` or ``state_dict`` file; ``None`` trains from scratch.
+        linear_probe: freeze the backbone (in eval mode) and train only the classifier.
+        crop_size: network input size.
+        train_augment: :class:`ClipAugment` arguments for training clips.
+        eval_crop: ``center`` (VCOP/PRP) or ``center_square`` (RSPNet) for evaluation clips.
+        normalize: input normalisation; must match the pretraining recipe.
+        lr, momentum, weight_decay, schedule, milestones, gamma: SGD and its per-epoch schedule.
+        dropout: before the classifier.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "r3d10",
+        backbone_width: float = 1.0,
+        num_classes: int = 101,
+        init: str | None = None,
+        linear_probe: bool = False,
+        crop_size: int = 112,
+        train_augment: dict[str, Any] | None = None,
+        eval_crop: Literal["center", "center_square"] = "center",
+        normalize: Literal["imagenet", "unit", "bgr255"] = "imagenet",
+        lr: float = 0.01,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        schedule: Literal["cosine", "step", "constant"] = "cosine",
+        milestones: list[int] | None = None,
+        gamma: float = 0.1,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone = build_backbone(backbone, width=backbone_width)
+        self.loaded_tensors = load_backbone(self.backbone, init) if init else 0
+        if linear_probe:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.backbone.feature_dim, num_classes))
+        augment = {"crop": "random_resized", "scale": (0.25, 1.0), "flip_p": 0.5} | (train_augment or {})
+        self.train_augment = ClipAugment(size=crop_size, normalize=normalize, **augment)
+        self.eval_augment = ClipAugment(size=crop_size, crop=eval_crop, flip_p=0.0, normalize=normalize)
+        self._outputs: list[dict[str, torch.Tensor]] = []
+        self.results: dict[str, float] = {}
+
+    def on_train_epoch_start(self) -> None:
+        if self.hparams.linear_probe:
+            self.backbone.eval()
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        augment = self.train_augment if self.trainer.training else self.eval_augment
+        batch["video"] = augment(batch["video"])
+        return batch
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.backbone(clips))
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        logits = self(batch["video"][:, 0])
+        loss = F.cross_entropy(logits.float(), batch["label"])
+        acc = (logits.argmax(1) == batch["label"]).float().mean()
+        self.log_dict({"train/loss": loss, "train/top1": acc}, prog_bar=True, batch_size=len(logits), sync_dist=True)
+        return loss
+
+    def _eval_step(self, batch: dict[str, Any]) -> None:
+        b, n = batch["video"].shape[:2]
+        logits = self(batch["video"].flatten(0, 1)).float().view(b, n, -1).mean(1)
+        self._outputs.append({"index": batch["index"], "logits": logits, "label": batch["label"],
+                              "valid": batch["valid"]})
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def _video_metrics(self, prefix: str) -> None:
+        if not self._outputs:
+            return
+        local = {k: torch.cat([o[k] for o in self._outputs]) for k in self._outputs[0]}
+        self._outputs.clear()
+        gathered = {k: self.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in local.items()}
+        index = gathered["index"]
+        order = torch.argsort(index, stable=True)
+        first = torch.ones_like(index, dtype=torch.bool)
+        first[order[1:]] = index[order[1:]] != index[order[:-1]]  # one row per video
+        keep = first & gathered["valid"].bool()
+        logits, labels = gathered["logits"][keep], gathered["label"][keep]
+        classes = self.hparams.num_classes
+        metrics = {
+            f"{prefix}/top1": multiclass_accuracy(logits, labels, classes, top_k=1, average="micro"),
+            f"{prefix}/top5": multiclass_accuracy(logits, labels, classes, top_k=min(5, classes), average="micro"),
+            f"{prefix}/videos": torch.tensor(float(keep.sum())),
+            f"{prefix}/undecodable_videos": torch.tensor(float((first & ~gathered["valid"].bool()).sum())),
+        }
+        self.log_dict(metrics, rank_zero_only=True, sync_dist=False)
+        self.results.update({k: float(v) for k, v in metrics.items()})
+
+    def on_validation_epoch_end(self) -> None:
+        self._video_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._video_metrics("test")
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        epochs = max(1, self.trainer.max_epochs or 1)
+        if hp.schedule == "cosine":
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+        elif hp.schedule == "step":
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, hp.milestones or [], hp.gamma)
+        else:
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+        return {"optimizer": opt, "lr_scheduler": sched}

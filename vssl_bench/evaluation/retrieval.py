@@ -1,0 +1,90 @@
+"""Nearest-neighbour video retrieval: test videos query train videos by cosine similarity.
+
+A video's feature is the mean over N evenly spaced clips of the backbone feature: ``avg`` (global
+average of the last map, RSPNet) or ``vcop`` (the last map max-pooled by (1, 2, 2) and flattened,
+VCOP/PRP). A query hits at k when one of its k nearest gallery videos has its class; R@k is the
+fraction of queries that hit. Features are gathered across ranks; the top-k runs on the device in
+chunks of queries so a 10k x 10k similarity never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+
+from vssl_bench.backbones import build_backbone
+from vssl_bench.data.transforms import ClipAugment
+from vssl_bench.evaluation.checkpoints import load_backbone
+
+DEFAULT_KS = (1, 5, 10, 20, 50)
+
+
+@torch.no_grad()
+def recall_at_k(query: torch.Tensor, query_labels: torch.Tensor, gallery: torch.Tensor,
+                gallery_labels: torch.Tensor, ks: tuple[int, ...] = DEFAULT_KS, chunk: int = 1024) -> dict[str, float]:
+    """R@k in percent for each k (k larger than the gallery counts the whole gallery)."""
+    q = F.normalize(query.float(), dim=1)
+    g = F.normalize(gallery.float(), dim=1)
+    kmax = min(max(ks), g.shape[0])
+    hits = torch.zeros(len(ks), device=q.device)
+    for start in range(0, q.shape[0], chunk):
+        sim = q[start:start + chunk] @ g.T
+        nearest = sim.topk(kmax, dim=1).indices
+        match = gallery_labels[nearest] == query_labels[start:start + chunk, None]
+        first_hit = torch.where(match.any(1), match.float().argmax(1), torch.full_like(match[:, 0], kmax,
+                                                                                         dtype=torch.long))
+        for i, k in enumerate(ks):
+            hits[i] += (first_hit < min(k, kmax)).sum()
+    return {f"R@{k}": float(100 * hits[i] / max(1, q.shape[0])) for i, k in enumerate(ks)}
+
+
+class RetrievalEvaluator(pl.LightningModule):
+    """Run with ``trainer.test(model, datamodule)`` on a data module in ``retrieval`` mode."""
+
+    def __init__(self, backbone: str = "r3d10", backbone_width: float = 1.0, init: str | None = None,
+                 crop_size: int = 112, crop: Literal["center", "center_square"] = "center",
+                 normalize: Literal["imagenet", "unit", "bgr255"] = "imagenet",
+                 pool: Literal["avg", "vcop"] = "avg", ks: tuple[int, ...] = DEFAULT_KS) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone = build_backbone(backbone, width=backbone_width)
+        self.loaded_tensors = load_backbone(self.backbone, init) if init else 0
+        self.augment = ClipAugment(size=crop_size, crop=crop, flip_p=0.0, normalize=normalize)
+        self._features: dict[int, list[dict[str, torch.Tensor]]] = {0: [], 1: []}
+        self.results: dict[str, float] = {}
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        batch["video"] = self.augment(batch["video"])
+        return batch
+
+    def clip_features(self, clips: torch.Tensor) -> torch.Tensor:
+        if self.hparams.pool == "avg":
+            return self.backbone(clips)
+        fmap = self.backbone(clips, return_map=True)
+        return F.max_pool3d(fmap, (1, 2, 2)).flatten(1)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        b, n = batch["video"].shape[:2]
+        feats = self.clip_features(batch["video"].flatten(0, 1)).float().view(b, n, -1).mean(1)
+        self._features[dataloader_idx].append({"index": batch["index"], "feature": feats, "label": batch["label"],
+                                               "valid": batch["valid"]})
+
+    def _collect(self, which: int) -> tuple[torch.Tensor, torch.Tensor]:
+        local = {k: torch.cat([o[k] for o in self._features[which]]) for k in self._features[which][0]}
+        gathered = {k: self.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in local.items()}
+        index = gathered["index"]
+        order = torch.argsort(index, stable=True)
+        first = torch.ones_like(index, dtype=torch.bool)
+        first[order[1:]] = index[order[1:]] != index[order[:-1]]
+        keep = first & gathered["valid"].bool()
+        return gathered["feature"][keep], gathered["label"][keep]
+
+    def on_test_epoch_end(self) -> None:
+        gallery, gallery_labels = self._collect(0)
+        query, query_labels = self._collect(1)
+        self.results = recall_at_k(query, query_labels, gallery, gallery_labels, tuple(self.hparams.ks))
+        self.results |= {"queries": float(len(query)), "gallery": float(len(gallery))}
+        self.log_dict({f"retrieval/{k}": v for k, v in self.results.items()}, rank_zero_only=True)
