@@ -117,7 +117,7 @@ def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> Path:
     method = METHODS[recipe["method"]](**recipe["model"])
     data = VideoDataModule(**{**recipe["data"], "root": dataset_root(recipe["data"]["dataset"], ctx),
                               "mode": "pretrain", "seed": ctx.seed})
-    best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor="train/loss_epoch",
+    best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor="train/epoch_loss",
                            mode="min", save_last=True, save_on_train_epoch_end=True)
     trainer = make_trainer(ctx, workdir, recipe["trainer"].get("max_epochs", 1), callbacks=[best],
                            **{k: v for k, v in recipe["trainer"].items() if k != "max_epochs"})

@@ -100,6 +100,7 @@ class PretextMethod(pl.LightningModule):
         out = self.pretext_step(batch)
         size = batch["video"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=size, sync_dist=True)
+        self.log("train/epoch_loss", out["loss"], on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         for name, value in out.items():
             if name != "loss":
                 self.log(f"train/{name}", value, prog_bar=name.startswith("acc/"), batch_size=size, sync_dist=True)

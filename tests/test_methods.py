@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from vssl_bench.backbones import build_backbone
+from vssl_bench.data.datamodule import VideoDataModule
+from vssl_bench.evaluation.checkpoints import load_backbone
+from vssl_bench.methods import METHODS
+
+SMALL = {"rspnet": {"queue_size": 64}, "ascnet": {"bank_size": 64, "hidden_dim": 32}, "pace": {}, "prp": {}}
+
+
+def trainer(tmp_path, steps: int) -> pl.Trainer:
+    return pl.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_progress_bar=False,
+                      enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
+
+
+@pytest.mark.parametrize("backbone", ["c3d", "r3d10", "r21d10", "r3d18", "s3dg"])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_two_steps_change_weights_and_checkpoint_feeds_the_finetune_backbone(method, backbone, synthetic_root,
+                                                                             tmp_path):
+    torch.manual_seed(0)
+    model = METHODS[method](backbone=backbone, backbone_width=0.125, clip_len=8, crop_size=32, lr=0.05,
+                            **SMALL[method])
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    t = trainer(tmp_path, 2)
+    t.fit(model, data)
+    assert torch.isfinite(t.callback_metrics["train/loss"])
+    changed = [k for k, v in model.backbone.state_dict().items() if v.dtype.is_floating_point
+               and not torch.equal(v, before[k])]
+    assert changed
+    path = tmp_path / "m.ckpt"
+    t.save_checkpoint(path)
+    fresh = build_backbone(backbone, width=0.125)
+    assert load_backbone(fresh, path) == len(fresh.state_dict())
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(v, model.backbone.state_dict()[k])

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vssl_bench.methods.pace import PaceSampler
+from vssl_bench.methods.prp import DilatedSampler
+from vssl_bench.methods.rspnet import TwoSpeedSampler
+
+
+@pytest.mark.parametrize("num_frames", [300, 20])
+def test_rspnet_speeds_and_windows(num_frames):
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        (q, k, k_neg), targets = TwoSpeedSampler(16, 2)(num_frames, rng)
+        assert all(len(c) == 16 and c.min() >= 0 and c.max() < num_frames for c in (q, k, k_neg))
+        fast = targets["speed"] == 1
+        if num_frames >= 32:
+            assert set(np.diff(q)) == {2 if fast else 1} and set(np.diff(k)) == {2 if fast else 1}
+            assert set(np.diff(k_neg)) == {1 if fast else 2}
+        assert k[0] == k_neg[0]  # the speed negative comes from the key's own window
+
+
+def test_pace_label_is_the_stride_even_when_wrapping():
+    rng = np.random.default_rng(1)
+    seen = set()
+    for _ in range(200):
+        (clip,), targets = PaceSampler(16, 4)(50, rng)
+        pace = int(targets["pace"][0]) + 1
+        seen.add(pace)
+        assert clip.max() < 50 and np.all((np.diff(clip) - pace) % 50 == 0)
+    assert seen == {1, 2, 3, 4}
+
+
+def test_pace_same_context_draws_two_different_paces():
+    clips, targets = PaceSampler(16, 4, num_clips=2, distinct=True)(100, np.random.default_rng(2))
+    assert len(clips) == 2 and targets["pace"][0] != targets["pace"][1]
+
+
+def test_prp_reconstruction_targets_are_the_skipped_frames():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        (inputs, between), targets = DilatedSampler(16, (1, 2, 4, 8))(400, rng)
+        s = (1, 2, 4, 8)[targets["rate"]]
+        assert set(np.diff(inputs)) == {s}
+        if s >= 2:
+            assert targets["between_real"] == 1 and np.all(between - inputs == s // 2)
+        else:
+            assert targets["between_real"] == 0
+
+
+def test_short_videos_loop_inside_the_video():
+    (inputs, between), _ = DilatedSampler(16, (8,))(30, np.random.default_rng(0))
+    assert inputs.max() < 30 and between.max() < 30
