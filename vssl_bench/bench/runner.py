@@ -207,21 +207,16 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
         if done is None:
             return failed
         checkpoint = Path(done["checkpoint"])
-    for dataset in recipe["finetune"]["datasets"]:
-        workdir = ctx.work / cell_id / f"finetune-{dataset}"
-        attempt(f"finetune-{dataset}",
-                lambda d=dataset, w=workdir: (finetune(recipe, ctx, d, checkpoint, cell.backbone, w),
-                                              {"checkpoint": str(checkpoint) if checkpoint else None,
-                                               "config": recipe["finetune"]}),
-                dataset=dataset, split=recipe["finetune"]["datasets"][dataset].get("split", 1),
-                protocol=recipe["finetune"].get("protocol"))
-    for dataset in recipe["retrieval"]["datasets"]:
-        workdir = ctx.work / cell_id / f"retrieval-{dataset}"
-        attempt(f"retrieval-{dataset}",
-                lambda d=dataset, w=workdir: (retrieve(recipe, ctx, d, checkpoint, cell.backbone, w),
-                                              {"checkpoint": str(checkpoint) if checkpoint else None,
-                                               "config": recipe["retrieval"]}),
-                dataset=dataset, split=1, protocol=recipe["retrieval"].get("protocol"))
+    for section, stage_fn in (("finetune", finetune), ("retrieval", retrieve)):
+        protocol = recipe[section]
+        for dataset in protocol["datasets"]:
+            stage = f"{section}-{dataset}"
+            split = protocol["datasets"][dataset].get("split", 1) if section == "finetune" else 1
+            attempt(stage,
+                    lambda f=stage_fn, d=dataset, p=protocol, w=ctx.work / cell_id / stage: (
+                        f(recipe, ctx, d, checkpoint, cell.backbone, w),
+                        {"checkpoint": str(checkpoint) if checkpoint else None, "config": p}),
+                    dataset=dataset, split=split, protocol=protocol.get("protocol"))
     return failed
 
 
