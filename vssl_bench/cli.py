@@ -8,6 +8,20 @@ import sys
 from vssl_bench.errors import VsslBenchError
 
 
+# `pretrain` and `evaluate` take a paper recipe, named by `--config RECIPE` as the README shows.
+# jsonargparse reserves --config for its own argument files (and drops a
+# parameter of that name), so the option is renamed before parsing.
+RECIPE_COMMANDS = ("pretrain", "evaluate")
+
+
+def _recipe_option(arg: str) -> str:
+    if arg == "--config":
+        return "--recipe"
+    if arg.startswith("--config="):
+        return "--recipe=" + arg.split("=", 1)[1]
+    return arg
+
+
 def main(argv: list[str] | None = None) -> None:
     from jsonargparse import auto_cli
 
@@ -15,7 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     from vssl_bench.data import commands as data_commands
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in RECIPE_COMMANDS:
+        args = [_recipe_option(a) for a in args]
     components = {
         "run": commands.run,
         "pretrain": commands.pretrain,

@@ -38,25 +38,30 @@ def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, r
         sys.exit(1)
 
 
-def pretrain(config: str, scale: str = "paper", data_root: str | None = None, results: str = "results",
+def pretrain(recipe: str, scale: str = "paper", data_root: str | None = None, results: str = "results",
              seed: int = 0, trainer: TrainerOptions = TrainerOptions()) -> None:
-    """Pretrain one recipe (experiments/<method>/<backbone>_<data>.yaml) and print the checkpoint path."""
-    recipe = load_recipe(config, scale)
+    """Pretrain one recipe and print the checkpoint path.
+
+    Args:
+        recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
+    """
+    path, recipe = recipe, load_recipe(recipe, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
     cell = Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"])
     print(pretrain_stage(recipe, ctx, cell.id(scale)))
 
 
-def evaluate(config: str, scale: str = "paper", data_root: str | None = None, results: str = "results",
+def evaluate(recipe: str, scale: str = "paper", data_root: str | None = None, results: str = "results",
              seed: int = 0, scratch: bool = False, trainer: TrainerOptions = TrainerOptions()) -> None:
     """Run the missing stages of one recipe (pretrain, fine-tune, retrieval) and write their records.
 
     Args:
+        recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
         scratch: evaluate the backbone from random initialisation instead (the baseline row).
     """
-    recipe = load_recipe(config, scale)
+    path, recipe = recipe, load_recipe(recipe, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
-    failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"]), ctx, config, scratch)
+    failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"]), ctx, path, scratch)
     write_leaderboard(results)
     if failed:
         sys.exit(1)

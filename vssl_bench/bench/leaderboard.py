@@ -128,9 +128,17 @@ def _metric_order(metric: str) -> tuple[int, str]:
     return (int(metric[2:]), metric) if metric.startswith("R@") else (0, metric)
 
 
+# the papers' numbers, kept with the project; a results folder may carry its own copy instead
+REPORTED = Path(__file__).resolve().parents[2] / "results" / "reported.yaml"
+
+
 def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
+    """Write the tables into ``results`` from its run records (``runs/``) and the reported rows
+    (``results/reported.yaml`` if that folder has one, else the project's)."""
     results = Path(results)
-    table = build_table(reported_rows(results / "reported.yaml"), reproduced_rows(load_records(results / "runs")))
+    results.mkdir(parents=True, exist_ok=True)
+    reported = results / "reported.yaml" if (results / "reported.yaml").is_file() else REPORTED
+    table = build_table(reported_rows(reported), reproduced_rows(load_records(results / "runs")))
     out = {"csv": results / "leaderboard.csv", "md": results / "leaderboard.md", "json": results / "leaderboard.json",
            "html": results / "index.html"}
     table.to_csv(out["csv"], index=False)

@@ -31,16 +31,21 @@ MOTIONS = ("SlideRight", "SlideLeft", "Rotate", "Bounce")
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """What to generate. The defaults write 288 videos in well under a minute on 2 cores."""
+    """What to generate. The defaults write 576 videos (432 train, 144 test) in about half a minute on
+    2 cores; a narrow 3D CNN learns them to well above chance in a few CPU minutes."""
 
     groups: int = 8  # UCF101-style groups gXX; the first ``test_groups`` are the test split
-    clips_per_group: int = 3
+    clips_per_group: int = 6
     test_groups: int = 2
     num_frames: int = 80
-    height: int = 64
-    width: int = 80
+    height: int = 48
+    width: int = 60
     fps: int = 25
     seed: int = 0
+    object_size: tuple[float, float] = (0.18, 0.24)  # half-size range, as a fraction of the height
+    clutter: float = 10.0  # amplitude of the background gratings (0 = flat background)
+    noise: float = 6.0  # std of the per-frame sensor noise
+    motion_scale: float = 1.5  # multiplies every motion's pixels per frame
 
     @property
     def classes(self) -> list[str]:
@@ -93,14 +98,14 @@ def _inside(vertices: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     return mask
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def _background(rng: np.random.Generator, h: int, w: int, clutter: float) -> np.ndarray:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     base = rng.uniform(40, 140, size=3).astype(np.float32)
     bg = np.broadcast_to(base, (h, w, 3)).copy()
     for _ in range(3):  # a few oriented gratings of random colour
         theta, freq, phase = rng.uniform(0, np.pi), rng.uniform(0.05, 0.35), rng.uniform(0, 2 * np.pi)
         wave = np.sin(freq * (xs * np.cos(theta) + ys * np.sin(theta)) + phase)
-        bg += wave[..., None] * rng.uniform(-25, 25, size=3).astype(np.float32)
+        bg += wave[..., None] * rng.uniform(-clutter, clutter, size=3).astype(np.float32)
     return bg
 
 
@@ -110,14 +115,14 @@ def render_video(spec: SyntheticSpec, class_index: int, group: int, clip: int) -
     rng = np.random.default_rng([spec.seed, class_index, group, clip])
     h, w, t = spec.height, spec.width, spec.num_frames
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    background = _background(rng, h, w)
+    background = _background(rng, h, w, spec.clutter)
     colour = rng.uniform(150, 255, size=3).astype(np.float32) * rng.permutation([1.0, 0.6, 0.2])
-    size = rng.uniform(0.11, 0.16) * h
+    size = rng.uniform(*spec.object_size) * h
     speed = rng.uniform(0.6, 1.5)  # this video's natural speed
     polygon = _polygon(shape, size)
     angle0 = rng.uniform(0, 2 * np.pi)
     cx0, cy0 = rng.uniform(0.25, 0.75) * w, rng.uniform(0.3, 0.7) * h
-    step = np.arange(t, dtype=np.float32) * speed
+    step = np.arange(t, dtype=np.float32) * speed * spec.motion_scale
     if motion == "SlideRight":
         cx, cy, angle = (cx0 + 0.55 * step) % (w + 2 * size) - size, np.full(t, cy0), np.full(t, angle0)
     elif motion == "SlideLeft":
@@ -133,7 +138,7 @@ def render_video(spec: SyntheticSpec, class_index: int, group: int, clip: int) -
         vertices = polygon @ np.array([[c, s], [-s, c]], dtype=np.float32) + np.array([cx[i], cy[i]])
         frame = background.copy()
         frame[_inside(vertices, ys, xs)] = colour
-        frame += rng.normal(0, 6, size=frame.shape).astype(np.float32)
+        frame += rng.normal(0, spec.noise, size=frame.shape).astype(np.float32)
         frames[i] = np.clip(frame, 0, 255).astype(np.uint8)
     return frames
 
