@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vssl_bench.data.synthetic import SyntheticSpec, generate, write_video
+from vssl_bench.data.synthetic import SyntheticSpec, ensure_synthetic, write_video
 
 SHARED_DATA = Path(os.environ.get("VSSL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 BITS = 12  # frame index encoded as 12 black/white blocks (2 rows x 6), large enough to survive coding
@@ -50,10 +50,20 @@ def indexed_videos(tmp_path_factory) -> dict[str, str]:
     return paths
 
 
+@pytest.fixture(scope="session", autouse=True)
+def synthetic_cache(tmp_path_factory) -> Path:
+    """A cache folder of the session (``VSSL_BENCH_CACHE``), so tests never write into ~/.cache and
+    everything that asks for the built-in dataset shares one copy."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("VSSL_BENCH_CACHE", str(cache))
+        yield cache
+
+
 @pytest.fixture(scope="session")
-def synthetic_root(tmp_path_factory) -> Path:
+def synthetic_root(synthetic_cache) -> Path:
     """The default synthetic dataset, generated once per test session."""
-    return generate(tmp_path_factory.mktemp("synthetic") / "data", SyntheticSpec())
+    return ensure_synthetic(SyntheticSpec(), synthetic_cache)
 
 
 @pytest.fixture

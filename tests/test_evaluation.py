@@ -36,3 +36,24 @@ def test_mismatched_checkpoint_names_the_keys(tmp_path):
     assert load_backbone(build_backbone("r3d10", width=0.125), path) > 0
     with pytest.raises(CheckpointMismatchError, match="not found"):
         load_backbone(build_backbone("r3d10"), tmp_path / "none.pt")
+
+
+def test_linear_probe_trains_only_the_classifier(synthetic_root, tmp_path):
+    import pytorch_lightning as pl
+
+    from vssl_bench.data.datamodule import VideoDataModule
+    from vssl_bench.evaluation.finetune import FineTuner
+
+    torch.manual_seed(0)
+    model = FineTuner(backbone="r3d10", backbone_width=0.125, num_classes=12, linear_probe=True, crop_size=32,
+                      lr=0.1)
+    backbone_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    head_before = model.classifier[-1].weight.clone()
+    data = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=4, frame_size=(40, 50),
+                           batch_size=4, num_workers=0)
+    pl.Trainer(max_steps=3, accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+               enable_checkpointing=False, default_root_dir=tmp_path).fit(model, data)
+    # frozen means frozen: weights and BatchNorm running statistics alike
+    for key, value in model.backbone.state_dict().items():
+        assert torch.equal(value, backbone_before[key]), key
+    assert not torch.equal(model.classifier[-1].weight, head_before)

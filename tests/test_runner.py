@@ -2,13 +2,23 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from vssl_bench.bench.grids import GRIDS, Cell, grid
 from vssl_bench.bench.leaderboard import model_name, write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.records import load_records
-from vssl_bench.bench.runner import RunContext, TrainerOptions, run_cell
+from vssl_bench.bench.runner import (
+    RunContext,
+    SweepProgress,
+    TrainerOptions,
+    finetune_splits,
+    finish_logger,
+    retrieve,
+    run_cell,
+    sweep,
+)
 from vssl_bench.errors import ConfigError
 
 
@@ -31,8 +41,7 @@ def test_paper_recipes_hold_the_papers_numbers():
     assert prp["model"]["rates"] == [1, 2, 4, 8] and prp["model"]["cls_weight"] == 0.1
 
 
-def test_cell_writes_records_resumes_and_builds_the_leaderboard(tmp_path, synthetic_root, monkeypatch):
-    monkeypatch.setenv("VSSL_BENCH_CACHE", str(tmp_path / "cache"))
+def test_cell_writes_records_resumes_and_builds_the_leaderboard(tmp_path, synthetic_root):
     ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(max_epochs=1))
     cell = Cell("pace", "r3d10", "ucf101")
     (tmp_path / "reported.yaml").write_text((experiments_dir().parent / "results" / "reported.yaml").read_text())
@@ -67,3 +76,81 @@ def test_a_failing_stage_is_recorded_and_the_rest_continues(tmp_path, monkeypatc
 
 def test_model_names_follow_papers_with_code_style():
     assert model_name("rspnet", "s3dg", "kinetics400") == "RSPNet (S3D-G, K400)"
+
+
+def _finetune_record(split: int, top1: float) -> dict:
+    return {"status": "ok", "stage": "finetune-ucf101" + ("" if split == 1 else f"-split{split}"), "split": split,
+            "cell": "pace-r3d10-ucf101-paper", "dataset": "ucf101", "method": "pace", "backbone": "r3d10",
+            "pretrain_data": "ucf101", "scale": "paper", "metrics": {"top1": top1}}
+
+
+def test_three_fold_accuracy_is_the_mean_of_the_three_splits(tmp_path):
+    from vssl_bench.bench.records import write_record
+
+    for split, top1 in ((1, 60.0), (2, 62.0), (3, 67.0)):
+        write_record(tmp_path / "runs" / "cell" / f"finetune-ucf101-split{split}.json", _finetune_record(split, top1))
+    table = pd.read_csv(write_leaderboard(tmp_path)["csv"])
+    mine = table[table["source"] == "reproduced"].set_index("Metric")["Value"]
+    assert mine["Top-1 Accuracy"] == 60.0  # split 1, as the papers report
+    assert mine["3-fold Accuracy"] == pytest.approx(63.0)
+    assert len(mine) == 2  # splits 2 and 3 are not rows of their own
+
+
+def test_no_three_fold_row_without_all_three_splits(tmp_path):
+    from vssl_bench.bench.records import write_record
+
+    for split in (1, 2):
+        write_record(tmp_path / "runs" / "cell" / f"finetune-ucf101-split{split}.json", _finetune_record(split, 50.0))
+    table = pd.read_csv(write_leaderboard(tmp_path)["csv"])
+    assert "3-fold Accuracy" not in set(table[table["source"] == "reproduced"]["Metric"])
+
+
+def test_finetune_splits_are_validated():
+    assert finetune_splits({"split": 2}) == [2]
+    assert finetune_splits({"splits": [3, 1, 2]}) == [1, 2, 3]
+    with pytest.raises(ConfigError, match="splits=\\[4\\]"):
+        finetune_splits({"splits": [4]})
+
+
+def test_submitit_local_launcher_runs_cells_in_jobs_and_collects_their_failures(tmp_path, capsys):
+    pytest.importorskip("submitit")
+    ctx = RunContext(scale="paper", data_root=str(tmp_path / "no-data"), results=tmp_path)
+    failed = sweep("smoke", ctx, launcher="submitit-local")
+    records = load_records(tmp_path / "runs")
+    # the jobs (other processes) wrote the records: the cell's pretraining and the scratch row's stages
+    assert {r["cell"] for r in records} == {"pace-r3d10-ucf101-paper", "scratch-r3d10-paper"}
+    assert failed == len(records) and all(r["status"] == "failed" and "no-data" in r["error"] for r in records)
+    assert "2/2 cells done, 2 failed" in capsys.readouterr().out
+
+
+def test_dry_run_prints_every_cell_with_its_command(capsys):
+    ctx = RunContext(scale="paper", data_root="/datasets")
+    assert sweep("rspnet", ctx, dry_run=True) == 0
+    out = capsys.readouterr().out
+    assert "vssl-bench evaluate --config experiments/rspnet/s3dg_k400.yaml --scale paper --data_root /datasets" in out
+    assert out.count("--scratch true") == 4  # one baseline per backbone of the grid
+
+
+def test_sweep_progress_line():
+    progress = SweepProgress(total=4)
+    assert progress.line(running="a").startswith("sweep: 0/4 cells done, running a, 0 failed")
+    progress.finish([])
+    progress.finish(["b/pretrain"])
+    line = progress.line()
+    assert "2/4 cells done, 1 failed" in line and "left" in line
+
+
+def test_wandb_logger_records_config_and_metrics_offline(tmp_path, synthetic_root, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # the runner must choose offline by itself
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
+    recipe["retrieval"] = {**recipe["retrieval"], "clips": 1}
+    ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(logger="wandb"))
+    metrics = retrieve(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "work")
+    finish_logger(ctx)
+    (run,) = (tmp_path / "work").rglob("offline-run-*")
+    stream = next(run.glob("*.wandb")).read_bytes()
+    assert b"retrieval/R@1" in stream and b"backbone" in stream  # metrics and the hyper-parameters
+    assert 0 <= metrics["R@1"] <= 100

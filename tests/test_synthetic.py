@@ -11,10 +11,10 @@ from vssl_bench.data.synthetic import MOTIONS, SHAPES, SyntheticSpec, contact_sh
 def test_layout_is_read_by_the_ucf101_reader(synthetic_root):
     train, test = Synthetic(synthetic_root, subset="train"), Synthetic(synthetic_root, subset="test")
     assert len(train.classes) == len(SHAPES) * len(MOTIONS) == 12
-    assert (len(train), len(test)) == (12 * 6 * 3, 12 * 2 * 3)
+    assert (len(train), len(test)) == (12 * 6 * 6, 12 * 2 * 6)
     assert (synthetic_root / "ucfTrainTestlist" / "classInd.txt").read_bytes().endswith(b"\r\n")
     info = probe(train.samples[0][0])
-    assert (info.num_frames, info.height, info.width, round(info.fps)) == (80, 64, 80, 25)
+    assert (info.num_frames, info.height, info.width, round(info.fps)) == (80, 48, 60, 25)
 
 
 def test_rendering_is_deterministic_and_videos_differ():
@@ -43,4 +43,4 @@ def test_motion_classes_move_and_directions_are_opposite():
 def test_contact_sheet(synthetic_root, tmp_path):
     png = contact_sheet(synthetic_root, tmp_path / "sheet.png", frames_per_video=4)
     img = Image.open(png)
-    assert img.size == (4 * 80, 12 * 64)
+    assert img.size == (4 * 60, 12 * 48)

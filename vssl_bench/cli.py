@@ -7,7 +7,6 @@ import sys
 
 from vssl_bench.errors import VsslBenchError
 
-
 # `pretrain` and `evaluate` take a paper recipe, named by `--config RECIPE` as the README shows.
 # jsonargparse reserves --config for its own argument files (and drops a
 # parameter of that name), so the option is renamed before parsing.

@@ -45,7 +45,7 @@ def pretrain(recipe: str, scale: str = "paper", data_root: str | None = None, re
     Args:
         recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
     """
-    path, recipe = recipe, load_recipe(recipe, scale)
+    recipe = load_recipe(recipe, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
     cell = Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"])
     print(pretrain_stage(recipe, ctx, cell.id(scale)))

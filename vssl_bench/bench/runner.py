@@ -19,6 +19,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities import rank_zero_only
 
 from vssl_bench.bench.grids import Cell, grid
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
@@ -104,7 +105,19 @@ def make_trainer(ctx: RunContext, workdir: Path, epochs: int, **extra: Any) -> p
     return pl.Trainer(**kwargs)
 
 
+def finish_logger(ctx: RunContext) -> None:
+    """Close the stage's wandb run, so the next stage gets a run of its own rather than appending
+    to this one (Lightning reuses an open run)."""
+    if ctx.trainer.logger == "wandb":
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+
+
 def _record(ctx: RunContext, cell_id: str, stage: str, base: dict[str, Any], **fields: Any) -> Path:
+    if rank_zero_only.rank != 0:  # under DDP every rank runs the stage; one writes its record
+        return ctx.runs / cell_id / f"{stage}.json"
     record = {**base, "stage": stage, "seed": ctx.seed, "versions": versions(), "device": device_name(),
               "scale": ctx.scale, **fields}
     return write_record(ctx.runs / cell_id / f"{stage}.json", record)
@@ -203,6 +216,8 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
                     metrics={}, **fields)
             failed.append(f"{cell_id}/{stage}")
             return None
+        finally:
+            finish_logger(ctx)
         metrics, extra = result if isinstance(result, tuple) else (result, {})
         _record(ctx, cell_id, stage, base, status="ok", metrics=metrics, started=started,
                 wall_s=round(time.perf_counter() - t0, 2), **fields, **extra)
@@ -220,19 +235,64 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
     for section, stage_fn in (("finetune", finetune), ("retrieval", retrieve)):
         protocol = recipe[section]
         for dataset in protocol["datasets"]:
-            stage = f"{section}-{dataset}"
-            split = protocol["datasets"][dataset].get("split", 1) if section == "finetune" else 1
-            attempt(stage,
-                    lambda f=stage_fn, d=dataset, p=protocol, w=ctx.work / cell_id / stage: (
-                        f(recipe, ctx, d, checkpoint, cell.backbone, w),
-                        {"checkpoint": str(checkpoint) if checkpoint else None, "config": p}),
-                    dataset=dataset, split=split, protocol=protocol.get("protocol"))
+            splits = finetune_splits(protocol["datasets"][dataset]) if section == "finetune" else [1]
+            for split in splits:
+                stage = f"{section}-{dataset}" + (f"-split{split}" if split != 1 else "")
+                r = recipe if split == 1 else _with_split(recipe, dataset, split)
+                attempt(stage,
+                        lambda f=stage_fn, r=r, d=dataset, p=protocol, w=ctx.work / cell_id / stage: (
+                            f(r, ctx, d, checkpoint, cell.backbone, w),
+                            {"checkpoint": str(checkpoint) if checkpoint else None, "config": p}),
+                        dataset=dataset, split=split, protocol=protocol.get("protocol"))
     return failed
 
 
-def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: bool = False,
-          baselines: bool = True) -> int:
-    """Run a grid; returns the number of failed stages."""
+def finetune_splits(spec: dict[str, Any]) -> list[int]:
+    """``split: 1`` (what the papers report) or ``splits: [1, 2, 3]`` (for the 3-fold accuracy)."""
+    splits = spec.get("splits", [spec.get("split", 1)])
+    if not splits or any(s not in (1, 2, 3) for s in splits):
+        raise ConfigError(f"fine-tuning splits={splits!r}: UCF101 and HMDB51 have splits 1, 2 and 3.")
+    return sorted(set(splits))
+
+
+def _with_split(recipe: dict[str, Any], dataset: str, split: int) -> dict[str, Any]:
+    out = dict(recipe, finetune=dict(recipe["finetune"], datasets=dict(recipe["finetune"]["datasets"])))
+    out["finetune"]["datasets"][dataset] = {**recipe["finetune"]["datasets"][dataset], "split": split}
+    return out
+
+
+@dataclass
+class SweepProgress:
+    """The sweep's own status line, printed between Lightning's bars: cells done / running / failed,
+    elapsed time and a naive estimate of the rest."""
+
+    total: int
+    done: int = 0
+    failed_cells: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def line(self, running: str | None = None) -> str:
+        elapsed = time.perf_counter() - self.started
+        parts = [f"{self.done}/{self.total} cells done", f"{self.failed_cells} failed",
+                 f"elapsed {_clock(elapsed)}"]
+        if running:
+            parts.insert(1, f"running {running}")
+        if 0 < self.done < self.total:
+            parts.append(f"about {_clock(elapsed / self.done * (self.total - self.done))} left")
+        return "sweep: " + ", ".join(parts)
+
+    def finish(self, failed_stages: list[str]) -> None:
+        self.done += 1
+        self.failed_cells += bool(failed_stages)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def sweep_jobs(grid_name: str, baselines: bool = True) -> list[tuple[Cell, bool]]:
+    """The grid's cells, then one scratch baseline per backbone (``(cell, scratch)`` pairs)."""
     cells = grid(grid_name)
     jobs: list[tuple[Cell, bool]] = [(c, False) for c in cells]
     if baselines:
@@ -241,22 +301,46 @@ def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: boo
             if c.backbone not in seen:
                 seen.add(c.backbone)
                 jobs.append((c, True))
+    return jobs
+
+
+def dry_run_lines(jobs: list[tuple[Cell, bool]], ctx: RunContext) -> list[str]:
+    """What a sweep would run: one line per cell with the command that runs it alone."""
+    lines = []
+    for c, scratch in jobs:
+        label = f"scratch-{c.backbone}-{ctx.scale}" if scratch else c.id(ctx.scale)
+        command = f"vssl-bench evaluate --config {c.recipe} --scale {ctx.scale}"
+        if ctx.data_root:
+            command += f" --data_root {ctx.data_root}"
+        if scratch:
+            command += " --scratch true"
+        stages = "fine-tune + retrieval from random init" if scratch else "pretrain -> fine-tune -> retrieval"
+        lines.append(f"{label}: {stages}\n    {command}")
+    return lines
+
+
+def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: bool = False,
+          baselines: bool = True) -> int:
+    """Run a grid; returns the number of failed stages."""
+    jobs = sweep_jobs(grid_name, baselines)
     if dry_run:
-        for c, scratch in jobs:
-            label = f"scratch-{c.backbone}-{ctx.scale}" if scratch else c.id(ctx.scale)
-            print(f"{label}: recipe {c.recipe} at scale {ctx.scale} -> "
-                  f"{'fine-tune + retrieval from random init' if scratch else 'pretrain -> fine-tune -> retrieval'}")
+        print("\n".join(dry_run_lines(jobs, ctx)))
         return 0
     failed: list[str] = []
-    total = len(jobs)
-    if launcher == "slurm" or launcher == "submitit-local":
+    if launcher in ("slurm", "submitit-local"):
         failed = _submitit(jobs, ctx, launcher)
+    elif launcher == "local":
+        progress = SweepProgress(total=len(jobs))
+        for c, scratch in jobs:
+            label = f"scratch-{c.backbone}-{ctx.scale}" if scratch else c.id(ctx.scale)
+            print(progress.line(running=label), flush=True)
+            cell_failed = run_cell(c, ctx, scratch=scratch)
+            progress.finish(cell_failed)
+            failed += cell_failed
+        print(progress.line(), flush=True)
     else:
-        for i, (c, scratch) in enumerate(jobs, 1):
-            label = f"scratch-{c.backbone}" if scratch else c.id(ctx.scale)
-            print(f"[{i}/{total}] {label} (failed so far: {len(failed)})", flush=True)
-            failed += run_cell(c, ctx, scratch=scratch)
-    print(f"sweep {grid_name}: {total} cells, {len(failed)} failed stages" + (":" if failed else "."))
+        raise ConfigError(f"launcher={launcher!r}: use local, slurm or submitit-local.")
+    print(f"sweep {grid_name}: {len(jobs)} cells, {len(failed)} failed stages" + (":" if failed else "."))
     for f in failed:
         print(f"  FAILED {f}")
     return len(failed)
@@ -276,12 +360,17 @@ def _submitit(jobs: list[tuple[Cell, bool]], ctx: RunContext, launcher: str) -> 
     else:
         executor = submitit.LocalExecutor(folder=str(folder))
         executor.update_parameters(timeout_min=60)
-    submitted = [executor.submit(run_cell, c, ctx, None, scratch) for c, scratch in jobs]
+    submitted = {executor.submit(run_cell, c, ctx, None, scratch): (c, scratch) for c, scratch in jobs}
+    progress = SweepProgress(total=len(jobs))
+    print(progress.line(running=f"{len(jobs)} jobs submitted to {folder}"), flush=True)
     failed: list[str] = []
-    for job in submitted:
+    for job in submitit.helpers.as_completed(list(submitted)):
         try:
-            failed += job.result()
-        except Exception as exc:  # noqa: BLE001
-            failed.append(f"job {job.job_id}: {exc}")
+            cell_failed = job.result()
+        except Exception as exc:  # noqa: BLE001 - a lost job is a failed cell, not a lost sweep
+            c, scratch = submitted[job]
+            cell_failed = [f"{'scratch-' + c.backbone if scratch else c.id(ctx.scale)} (job {job.job_id}): {exc}"]
+        progress.finish(cell_failed)
+        failed += cell_failed
+        print(progress.line(), flush=True)
     return failed
-

@@ -8,7 +8,7 @@ from vssl_bench.data.synthetic import SyntheticSpec, contact_sheet, generate
 
 
 def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 8, clips_per_group: int = 6,
-          num_frames: int = 80, height: int = 64, width: int = 80, workers: int | None = None) -> str:
+          num_frames: int = 80, height: int = 48, width: int = 60, workers: int | None = None) -> str:
     """Write the synthetic dataset in the UCF101 layout.
 
     Args:

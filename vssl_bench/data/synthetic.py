@@ -46,6 +46,7 @@ class SyntheticSpec:
     clutter: float = 10.0  # amplitude of the background gratings (0 = flat background)
     noise: float = 6.0  # std of the per-frame sensor noise
     motion_scale: float = 1.5  # multiplies every motion's pixels per frame
+    speed_range: tuple[float, float] = (0.8, 1.25)  # each video's natural speed is drawn from it
 
     @property
     def classes(self) -> list[str]:
@@ -118,7 +119,7 @@ def render_video(spec: SyntheticSpec, class_index: int, group: int, clip: int) -
     background = _background(rng, h, w, spec.clutter)
     colour = rng.uniform(150, 255, size=3).astype(np.float32) * rng.permutation([1.0, 0.6, 0.2])
     size = rng.uniform(*spec.object_size) * h
-    speed = rng.uniform(0.6, 1.5)  # this video's natural speed
+    speed = rng.uniform(*spec.speed_range)  # this video's natural speed
     polygon = _polygon(shape, size)
     angle0 = rng.uniform(0, 2 * np.pi)
     cx0, cy0 = rng.uniform(0.25, 0.75) * w, rng.uniform(0.3, 0.7) * h

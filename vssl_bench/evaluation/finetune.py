@@ -65,6 +65,7 @@ class FineTuner(pl.LightningModule):
         if linear_probe:
             for p in self.backbone.parameters():
                 p.requires_grad_(False)
+            self.backbone.eval()  # Lightning does not switch modes at fit start; train() below keeps it
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.backbone.feature_dim, num_classes))
         augment = {"crop": "random_resized", "scale": (0.25, 1.0), "flip_p": 0.5} | (train_augment or {})
         self.train_augment = ClipAugment(size=crop_size, normalize=normalize, **augment)
@@ -72,9 +73,13 @@ class FineTuner(pl.LightningModule):
         self._outputs: list[dict[str, torch.Tensor]] = []
         self.results: dict[str, float] = {}
 
-    def on_train_epoch_start(self) -> None:
+    def train(self, mode: bool = True) -> FineTuner:
+        """A linear probe keeps its backbone in eval mode (frozen BatchNorm statistics too), whatever
+        Lightning switches around validation."""
+        super().train(mode)
         if self.hparams.linear_probe:
             self.backbone.eval()
+        return self
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         augment = self.train_augment if self.trainer.training else self.eval_augment
