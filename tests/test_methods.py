@@ -38,3 +38,34 @@ def test_two_steps_change_weights_and_checkpoint_feeds_the_finetune_backbone(met
     assert load_backbone(fresh, path) == len(fresh.state_dict())
     for k, v in fresh.state_dict().items():
         assert torch.equal(v, model.backbone.state_dict()[k])
+
+
+@pytest.mark.parametrize("method", ["rspnet", "prp"])
+def test_bf16_mixed_precision_trains_with_finite_losses(method, synthetic_root, tmp_path):
+    """Lightning's ``precision="bf16-mixed"`` (CPU autocast here; the same path on CUDA): the MoCo
+    softmax over the queue and PRP's weighted reconstruction stay finite."""
+    torch.manual_seed(0)
+    model = METHODS[method](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, lr=0.05,
+                            **SMALL[method])
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    t = pl.Trainer(max_steps=2, accelerator="cpu", precision="bf16-mixed", logger=False, enable_progress_bar=False,
+                   enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
+    t.fit(model, data)
+    assert torch.isfinite(t.callback_metrics["train/loss"])
+    assert next(model.backbone.parameters()).dtype == torch.float32  # master weights stay fp32
+
+
+def test_compiled_channels_last_backbone_keeps_plain_checkpoint_keys(synthetic_root, tmp_path):
+    """``compile`` (here the eager backend: the wiring, not the compiler) and ``channels_last`` change
+    how the backbone runs, not what a checkpoint holds."""
+    torch.manual_seed(0)
+    model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, compile="eager",
+                            channels_last=True)
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    t = trainer(tmp_path, 2)
+    t.fit(model, data)
+    assert torch.isfinite(t.callback_metrics["train/loss"])
+    assert "_compiled_backbone" in model.__dict__
+    path = tmp_path / "m.ckpt"
+    t.save_checkpoint(path)
+    assert load_backbone(build_backbone("r3d10", width=0.125), path) == len(model.backbone.state_dict())

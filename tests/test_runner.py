@@ -154,3 +154,12 @@ def test_wandb_logger_records_config_and_metrics_offline(tmp_path, synthetic_roo
     stream = next(run.glob("*.wandb")).read_bytes()
     assert b"retrieval/R@1" in stream and b"backbone" in stream  # metrics and the hyper-parameters
     assert 0 <= metrics["R@1"] <= 100
+
+
+def test_an_unknown_recipe_key_is_named(tmp_path):
+    from vssl_bench.bench.runner import pretrain
+
+    recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
+    recipe["model"]["key_momentun"] = 0.99
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['key_momentun'\] for Pace"):
+        pretrain(recipe, RunContext(results=tmp_path), "cell")

@@ -21,6 +21,24 @@ def _recipe_option(arg: str) -> str:
     return arg
 
 
+def _named_positionals(args: list[str], names: tuple[str, ...]) -> list[str]:
+    """``transcode SRC DST`` reads as ``transcode --src SRC --dst DST`` (options stay as they are)."""
+    out, names_left, i = [], list(names), 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--"):
+            out.append(arg)
+            if "=" not in arg and i + 1 < len(args) and not args[i + 1].startswith("--"):
+                out.append(args[i + 1])
+                i += 1
+        elif names_left:
+            out += [names_left.pop(0), arg]
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     from jsonargparse import auto_cli
 
@@ -31,12 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in RECIPE_COMMANDS:
         args = [_recipe_option(a) for a in args]
+    if args[:2] == ["data", "transcode"]:
+        args = args[:2] + _named_positionals(args[2:], ("--src", "--dst"))
     components = {
         "run": commands.run,
         "pretrain": commands.pretrain,
         "evaluate": commands.evaluate,
         "leaderboard": commands.leaderboard,
-        "data": {"synth": data_commands.synth},
+        "data": {"synth": data_commands.synth, "transcode": data_commands.transcode},
     }
     try:
         result = auto_cli(components, args=args, as_positional=False)

@@ -248,6 +248,9 @@ for (const th of document.querySelectorAll('th')) {
 }
 document.getElementById('q').addEventListener('input', render);
 document.getElementById('source').addEventListener('change', render);
+const params = new URLSearchParams(location.search);  // index.html?q=RSPNet&source=reproduced
+document.getElementById('q').value = params.get('q') || '';
+document.getElementById('source').value = params.get('source') || '';
 render();
 </script></body></html>
 """

@@ -7,6 +7,7 @@ the sweep goes on; the summary and the exit status say what failed.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -74,6 +75,20 @@ def dataset_root(name: str, ctx: RunContext) -> str | None:
     return str(Path(ctx.data_root) / DATASET_DIRS[name])
 
 
+def checked_arguments(cls: type, arguments: dict[str, Any], section: str) -> dict[str, Any]:
+    """``arguments`` if ``cls`` (and its bases) accept every key; else a ConfigError naming the keys."""
+    accepted: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            accepted |= set(inspect.signature(init).parameters) - {"self", "args", "kwargs"}
+    unknown = sorted(set(arguments) - accepted)
+    if unknown:
+        raise ConfigError(f"recipe section {section!r} has unknown key(s) {unknown} for {cls.__name__}; "
+                          f"accepted: {', '.join(sorted(accepted))}.")
+    return arguments
+
+
 def share_cpu(ctx: RunContext, num_workers: int) -> None:
     """On CPU, leave one core per loader worker: torch's default of one thread per core fights the
     decoding workers (on 2 cores, 1 thread + 2 workers trains 25% faster than 2 + 2)."""
@@ -134,7 +149,7 @@ def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> Path:
     RSPNet selects it, else the last)."""
     workdir = ctx.work / cell_id / "pretrain"
     pl.seed_everything(ctx.seed, workers=True)
-    method = METHODS[recipe["method"]](**recipe["model"])
+    method = METHODS[recipe["method"]](**checked_arguments(METHODS[recipe["method"]], recipe["model"], "model"))
     data = VideoDataModule(**{**recipe["data"], "root": dataset_root(recipe["data"]["dataset"], ctx),
                               "mode": "pretrain", "seed": ctx.seed})
     share_cpu(ctx, data.num_workers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vssl_bench.data.synthetic import SyntheticSpec, contact_sheet, generate
+from vssl_bench.data.transcode import transcode_tree
 
 
 def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 8, clips_per_group: int = 6,
@@ -28,3 +29,21 @@ def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 8, 
     if preview:
         print(f"preview: {contact_sheet(root, preview)}")
     return str(root)
+
+
+def transcode(src: str, dst: str, short_side: int = 128, keyframe_interval: int = 16, workers: int | None = None) -> str:
+    """Rewrite a dataset for fast loading: every video at short side ``short_side`` with a keyframe every
+    ``keyframe_interval`` frames, same relative paths and frame counts, other files copied. Resumable.
+
+    Args:
+        src: the dataset's root folder (e.g. UCF-101/ or kinetics400/).
+        dst: the new root (point --data_root or the recipe at it instead).
+        short_side: output short side in pixels (128 suits 128x171 / 112 crops).
+        keyframe_interval: frames between keyframes (small = cheap random access).
+        workers: parallel processes (default: every core).
+    """
+    report = transcode_tree(src, dst, short_side, keyframe_interval, workers)
+    print(report.summary())
+    if report.failed:
+        raise SystemExit(1)
+    return str(dst)

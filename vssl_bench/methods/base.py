@@ -36,6 +36,9 @@ class PretextMethod(pl.LightningModule):
         schedule: ``cosine`` (to ``lr * eta_min_ratio``), ``step`` (x ``gamma`` at ``milestones``), ``constant``.
         warmup_epochs: linear warm-up before the schedule.
         channels_last: run the backbone in channels-last 3D memory format.
+        compile: run the online backbone through ``torch.compile`` (``True`` = inductor, or a backend
+            name). The compiled callable is kept outside the module tree, so checkpoints keep the
+            plain backbone's keys and load into the fine-tuning backbone unchanged.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class PretextMethod(pl.LightningModule):
         eta_min_ratio: float = 0.0,
         warmup_epochs: int = 0,
         channels_last: bool = False,
+        compile: bool | str = False,
     ) -> None:
         super().__init__()
         if lr <= 0:
@@ -69,6 +73,8 @@ class PretextMethod(pl.LightningModule):
             raise ConfigError(f"clip_len={clip_len}, crop_size={crop_size}: need clip_len >= 1, crop_size >= 8.")
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, width=backbone_width)
+        if channels_last:  # weights and inputs both channels-last, or the format buys nothing
+            self.backbone = self.backbone.to(memory_format=torch.channels_last_3d)
         self.augment = ClipAugment(size=crop_size, **(augment or {}))
         self.share_augment: list[int] | None = None  # clips that reuse another clip's augmentation
 
@@ -90,7 +96,17 @@ class PretextMethod(pl.LightningModule):
     def encode(self, clips: torch.Tensor, return_map: bool = False) -> torch.Tensor:
         if self.hparams.channels_last:
             clips = clips.contiguous(memory_format=torch.channels_last_3d)
-        return self.backbone(clips, return_map=return_map)
+        return self._backbone_callable()(clips, return_map=return_map)
+
+    def _backbone_callable(self):
+        option = self.hparams.get("compile", False)
+        if not option:
+            return self.backbone
+        compiled = self.__dict__.get("_compiled_backbone")  # not a registered submodule, on purpose
+        if compiled is None:
+            backend = "inductor" if option is True else str(option)
+            compiled = self.__dict__["_compiled_backbone"] = torch.compile(self.backbone, backend=backend)
+        return compiled
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         batch["video"] = self.augment(batch["video"], share=self.share_augment)  # (B, N, 3, T, S, S)
