@@ -2,6 +2,7 @@
 
 For UCF101-like videos (320x240 MPEG-4 avi, 25 fps, 7 s, a keyframe every 12 frames) and
 Kinetics-like videos (340x256 H.264 mp4 with B-frames, 25 fps, 10 s, a keyframe every 125 frames),
+the same Kinetics-like files after ``vssl-bench data transcode`` (short side 128, keyframe every 16),
 and for each method's sampler (RSPNet/ASCNet: three clips over two windows; Pace: one clip at pace
 1-4; PRP: a dilated clip and its in-between frames), this measures in one run:
 
@@ -37,6 +38,7 @@ from vssl_bench.data.datamodule import ClipDataset
 from vssl_bench.data.datasets import VideoIndex
 from vssl_bench.data.decode import output_size, probe
 from vssl_bench.data.synthetic import SyntheticSpec, render_video, write_video
+from vssl_bench.data.transcode import transcode_video
 from vssl_bench.methods.pace import PaceSampler
 from vssl_bench.methods.prp import DilatedSampler
 from vssl_bench.methods.rspnet import TwoSpeedSampler
@@ -46,6 +48,9 @@ CONTAINERS = {
                    "what": "320x240 MPEG-4 part 2 avi, 25 fps, 175 frames, keyframe every 12"},
     "kinetics_mp4": {"ext": "mp4", "width": 340, "height": 256, "frames": 250, "gop": 125,
                      "what": "340x256 H.264 mp4 (B-frames), 25 fps, 250 frames, keyframe every 125"},
+    "kinetics_mp4_transcoded": {"from": "kinetics_mp4",
+                                "what": "the Kinetics-like files after `vssl-bench data transcode` "
+                                        "(short side 128, keyframe every 16)"},
 }
 SAMPLERS = {
     "rspnet/ascnet": TwoSpeedSampler(clip_len=16, speed_ratio=2),
@@ -56,6 +61,13 @@ SAMPLERS = {
 
 def make_videos(folder: Path, kind: str, count: int) -> list[str]:
     c = CONTAINERS[kind]
+    if "from" in c:  # transcode the source kind's files, as a user would
+        out = []
+        for path in make_videos(folder, c["from"], count):
+            target = folder / "transcoded" / Path(path).name
+            transcode_video(Path(path), target, short_side=128, keyframe_interval=16)
+            out.append(str(target))
+        return out
     spec = SyntheticSpec(num_frames=c["frames"], height=c["height"], width=c["width"])
     paths = []
     for i in range(count):

@@ -51,7 +51,7 @@ def make_step(method, optimizer, device: torch.device, precision: str):
 
     def step(batch):
         with autocast:
-            batch = method.on_after_batch_transfer(batch, 0)
+            batch = method.on_after_batch_transfer(dict(batch), 0)  # the hook replaces "video"
             loss = method.pretext_step(batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -90,7 +90,7 @@ def forward_flops(method, batch) -> float | None:
         from torch.utils.flop_counter import FlopCounterMode
 
         with FlopCounterMode(display=False) as counter, torch.no_grad():
-            method.pretext_step(method.on_after_batch_transfer(batch, 0))
+            method.pretext_step(method.on_after_batch_transfer(dict(batch), 0))
         return float(counter.get_total_flops())
     except Exception:  # noqa: BLE001 - the figure is optional
         return None
