@@ -163,3 +163,19 @@ def test_an_unknown_recipe_key_is_named(tmp_path):
     recipe["model"]["key_momentun"] = 0.99
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['key_momentun'\] for Pace"):
         pretrain(recipe, RunContext(results=tmp_path), "cell")
+
+
+def test_a_killed_pretraining_resumes_from_its_last_checkpoint(tmp_path, synthetic_root):
+    from vssl_bench.bench.runner import pretrain
+
+    recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
+    recipe["trainer"]["log_every_n_steps"] = 1
+    first = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(max_epochs=1))
+    pretrain(recipe, first, "cell")  # as if the run was killed after its first epoch
+    assert (tmp_path / "work" / "cell" / "pretrain" / "checkpoints" / "last.ckpt").is_file()
+    again = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(max_epochs=2))
+    pretrain(recipe, again, "cell")
+    logs = sorted((tmp_path / "work" / "cell" / "pretrain" / "logs").glob("version_*/metrics.csv"))
+    assert len(logs) == 2
+    resumed = pd.read_csv(logs[1])
+    assert set(resumed["epoch"].dropna().astype(int)) == {1}  # epoch 0 was not trained again
