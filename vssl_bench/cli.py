@@ -10,7 +10,7 @@ from vssl_bench.errors import VsslBenchError
 # `pretrain` and `evaluate` take a paper recipe, named by `--config RECIPE` as the README shows.
 # jsonargparse reserves --config for its own argument files (and drops a
 # parameter of that name), so the option is renamed before parsing.
-RECIPE_COMMANDS = ("pretrain", "evaluate")
+RECIPE_COMMANDS = ("pretrain", "evaluate", "finetune", "retrieve")
 
 
 def _recipe_option(arg: str) -> str:
@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         "run": commands.run,
         "pretrain": commands.pretrain,
         "evaluate": commands.evaluate,
+        "finetune": commands.finetune,
+        "retrieve": commands.retrieve,
         "leaderboard": commands.leaderboard,
         "data": {"synth": data_commands.synth, "transcode": data_commands.transcode},
     }

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vssl_bench.bench.grids import Cell
+from vssl_bench.bench.grids import BACKBONES, GRIDS, METHODS, Cell
 from vssl_bench.bench.leaderboard import write_leaderboard
-from vssl_bench.bench.recipes import load_recipe
+from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.runner import RunContext, TrainerOptions, run_cell, sweep
 from vssl_bench.bench.runner import pretrain as pretrain_stage
+from vssl_bench.errors import ConfigError
 
 
 def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, results: str = "results",
@@ -38,28 +39,44 @@ def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, r
         sys.exit(1)
 
 
-def pretrain(recipe: str, scale: str = "paper", data_root: str | None = None, results: str = "results",
+def resolve_recipe(recipe: str | None, method: str | None, backbone: str | None) -> str:
+    """A recipe path, given directly or as method + backbone (the grid ``all`` picks the data)."""
+    if recipe:
+        return recipe
+    if not (method and backbone):
+        raise ConfigError("name a recipe with --config experiments/<method>/<file>.yaml, or give --method and --backbone.")
+    for cell in GRIDS["all"]:
+        if (cell.method, cell.backbone) == (method, backbone):
+            return str(experiments_dir().parent / cell.recipe)
+    raise ConfigError(f"no recipe for method={method!r} backbone={backbone!r}; methods: "
+                      f"{', '.join(METHODS)}; backbones: {', '.join(BACKBONES)}.")
+
+
+def pretrain(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",
              seed: int = 0, trainer: TrainerOptions = TrainerOptions()) -> None:
     """Pretrain one recipe and print the checkpoint path.
 
     Args:
         recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
+        method, backbone: instead of a recipe, e.g. ``--method pace --backbone r3d18``.
     """
-    recipe = load_recipe(recipe, scale)
+    recipe = load_recipe(resolve_recipe(recipe, method, backbone), scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
     cell = Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"])
     print(pretrain_stage(recipe, ctx, cell.id(scale)))
 
 
-def evaluate(recipe: str, scale: str = "paper", data_root: str | None = None, results: str = "results",
+def evaluate(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",
              seed: int = 0, scratch: bool = False, trainer: TrainerOptions = TrainerOptions()) -> None:
     """Run the missing stages of one recipe (pretrain, fine-tune, retrieval) and write their records.
 
     Args:
         recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
+        method, backbone: instead of a recipe.
         scratch: evaluate the backbone from random initialisation instead (the baseline row).
     """
-    path, recipe = recipe, load_recipe(recipe, scale)
+    path = resolve_recipe(recipe, method, backbone)
+    recipe = load_recipe(path, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
     failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"]), ctx, path, scratch)
     write_leaderboard(results)
@@ -71,3 +88,44 @@ def leaderboard(results: str = "results") -> None:
     """Rebuild results/leaderboard.{csv,md,json} and index.html from reported.yaml and the run records."""
     for path in write_leaderboard(results).values():
         print(path)
+
+
+def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: str | None, backbone: str | None,
+                       checkpoint: str | None, scale: str, data_root: str | None, results: str, seed: int,
+                       trainer: TrainerOptions) -> None:
+    path = resolve_recipe(recipe, method, backbone)
+    spec = load_recipe(path, scale)
+    ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
+    cell = Cell(spec["method"], spec["backbone"], spec["pretrain_data"])
+    failed = run_cell(cell, ctx, path, scratch=checkpoint is None, sections=sections,
+                      checkpoint=Path(checkpoint) if checkpoint else None, redo=True)
+    write_leaderboard(results)
+    if failed:
+        sys.exit(1)
+
+
+def finetune(recipe: str | None = None, method: str | None = None, backbone: str | None = None,
+             checkpoint: str | None = None, scale: str = "paper", data_root: str | None = None,
+             results: str = "results", seed: int = 0, trainer: TrainerOptions = TrainerOptions()) -> None:
+    """Fine-tune a backbone by a recipe's protocol on each of its downstream datasets; writes records.
+
+    Args:
+        recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
+        method, backbone: instead of a recipe.
+        checkpoint: a pretraining .ckpt or a state_dict file; without it the backbone starts from
+            random initialisation (the scratch row).
+    """
+    _evaluate_sections(("finetune",), recipe, method, backbone, checkpoint, scale, data_root, results, seed, trainer)
+
+
+def retrieve(recipe: str | None = None, method: str | None = None, backbone: str | None = None,
+             checkpoint: str | None = None, scale: str = "paper", data_root: str | None = None,
+             results: str = "results", seed: int = 0, trainer: TrainerOptions = TrainerOptions()) -> None:
+    """Nearest-neighbour retrieval by a recipe's protocol (test videos query train videos); writes records.
+
+    Args:
+        recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
+        method, backbone: instead of a recipe.
+        checkpoint: a pretraining .ckpt or a state_dict file; without it, random initialisation.
+    """
+    _evaluate_sections(("retrieval",), recipe, method, backbone, checkpoint, scale, data_root, results, seed, trainer)

@@ -204,8 +204,13 @@ def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
 
 
 # --- a cell ------------------------------------------------------------------------------------------
-def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratch: bool = False) -> list[str]:
-    """Run the missing stages of one cell; returns the stages that failed."""
+def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratch: bool = False,
+             checkpoint: Path | None = None, sections: tuple[str, ...] = ("finetune", "retrieval"),
+             redo: bool = False) -> list[str]:
+    """Run the missing stages of one cell; returns the stages that failed.
+
+    ``checkpoint`` evaluates that file instead of pretraining; ``sections`` limits the downstream
+    protocols; ``redo`` runs stages again even where an ``ok`` record exists."""
     recipe = load_recipe(recipe_path or experiments_dir().parent / cell.recipe, ctx.scale)
     method = "scratch" if scratch else cell.method
     pretrain_data = "none" if scratch else (recipe["data"]["dataset"])
@@ -214,10 +219,9 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
             "paper_pretrain_data": "none" if scratch else cell.pretrain_data, "cell": cell_id,
             "recipe": str(recipe_path or cell.recipe)}
     failed: list[str] = []
-    checkpoint: Path | None = None
 
     def attempt(stage: str, fn, **fields: Any) -> Any:
-        done = _done(ctx, cell_id, stage)
+        done = None if redo else _done(ctx, cell_id, stage)
         if done is not None:
             log.info("%s/%s: already done, skipped", cell_id, stage)
             return done
@@ -238,7 +242,9 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
                 wall_s=round(time.perf_counter() - t0, 2), **fields, **extra)
         return {"metrics": metrics, **extra}
 
-    if not scratch:
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise ConfigError(f"checkpoint {checkpoint} not found; pass a .ckpt from pretraining or a state_dict file.")
+    if not scratch and checkpoint is None:
         def do_pretrain():
             ckpt = pretrain(recipe, ctx, cell_id)
             return {}, {"checkpoint": str(ckpt), "config": recipe}
@@ -248,6 +254,8 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
             return failed
         checkpoint = Path(done["checkpoint"])
     for section, stage_fn in (("finetune", finetune), ("retrieval", retrieve)):
+        if section not in sections:
+            continue
         protocol = recipe[section]
         for dataset in protocol["datasets"]:
             splits = finetune_splits(protocol["datasets"][dataset]) if section == "finetune" else [1]

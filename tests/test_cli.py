@@ -1,0 +1,43 @@
+"""The command line as a user types it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vssl_bench.backbones import build_backbone
+from vssl_bench.bench.recipes import experiments_dir
+from vssl_bench.cli import main
+
+
+def record(results, cell: str, stage: str) -> dict:
+    return json.loads((results / "runs" / cell / f"{stage}.json").read_text())
+
+
+def test_finetune_from_a_state_dict_and_retrieve_from_scratch(tmp_path, synthetic_root):
+    weights = tmp_path / "backbone.pt"
+    torch.save(build_backbone("r3d10", width=0.125).state_dict(), weights)
+    main(["finetune", "--method", "pace", "--backbone", "r3d10", "--checkpoint", str(weights), "--scale", "quick",
+          "--results", str(tmp_path), "--trainer.max_epochs", "1"])
+    ft = record(tmp_path, "pace-r3d10-ucf101-quick", "finetune-synthetic")
+    assert ft["status"] == "ok" and ft["checkpoint"] == str(weights)
+    assert ft["metrics"]["loaded_tensors"] == len(torch.load(weights)) and ft["metrics"]["videos"] == 144
+    main(["retrieve", "--config", str(experiments_dir() / "pace" / "r3d10_ucf101.yaml"), "--scale", "quick",
+          "--results", str(tmp_path)])
+    rt = record(tmp_path, "scratch-r3d10-quick", "retrieval-synthetic")
+    assert rt["status"] == "ok" and rt["method"] == "scratch" and {"R@1", "R@50"} <= set(rt["metrics"])
+    assert (tmp_path / "leaderboard.md").is_file()
+
+
+def test_cli_errors_are_one_line_not_tracebacks(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["finetune", "--results", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: name a recipe")
+    with pytest.raises(SystemExit):
+        main(["finetune", "--method", "pace", "--backbone", "r3d10", "--checkpoint", str(tmp_path / "nope.pt"),
+              "--scale", "quick", "--results", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert err.startswith("error: checkpoint") and "nope.pt not found" in err
