@@ -69,3 +69,16 @@ def test_registry_lists_and_rejects_unknown_names():
     assert list_backbones() == ["c3d", "r21d10", "r3d10", "r3d18", "s3dg"]
     with pytest.raises(ConfigError, match="resnet50"):
         build_backbone("resnet50")
+
+
+def test_bn_momentum_override_reaches_every_batchnorm():
+    from torch import nn
+
+    def momenta(model):
+        return {m.momentum for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+
+    assert momenta(build_backbone("s3dg", width=0.125)) == {0.001}  # RSPNet's definition
+    assert momenta(build_backbone("s3dg", width=0.125, bn_momentum=0.1)) == {0.1}
+    assert momenta(build_backbone("c3d", width=0.125, bn_momentum=0.05)) == {0.05}
+    with pytest.raises(ConfigError, match="bn_momentum=0"):
+        build_backbone("r3d10", width=0.125, bn_momentum=0)

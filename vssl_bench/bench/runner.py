@@ -174,6 +174,7 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
                            seed=ctx.seed)
     share_cpu(ctx, data.num_workers)
     model = FineTuner(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
+                      bn_momentum=recipe["model"].get("bn_momentum"),
                       num_classes=data.num_classes, init=str(init) if init else None,
                       linear_probe=spec.get("linear_probe", False), crop_size=spec["crop_size"],
                       train_augment=proto.get("train_augment"), eval_crop=proto["eval_crop"],
@@ -197,6 +198,7 @@ def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
                            seed=ctx.seed)
     share_cpu(ctx, data.num_workers)
     model = RetrievalEvaluator(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
+                      bn_momentum=recipe["model"].get("bn_momentum"),
                                init=str(init) if init else None, crop_size=proto["crop_size"], crop=proto["crop"],
                                normalize=proto["normalize"], pool=proto["pool"])
     make_trainer(ctx, workdir, 1).test(model, data, verbose=False)

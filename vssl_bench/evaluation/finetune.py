@@ -24,7 +24,7 @@ from vssl_bench.evaluation.checkpoints import load_backbone
 
 class FineTuner(pl.LightningModule):
     """Args:
-        backbone, backbone_width: as in pretraining.
+        backbone, backbone_width, bn_momentum: as in pretraining.
         num_classes: classes of the downstream dataset.
         init: a pretraining ``.ckpt`` or ``state_dict`` file; ``None`` trains from scratch.
         linear_probe: freeze the backbone (in eval mode) and train only the classifier.
@@ -42,6 +42,7 @@ class FineTuner(pl.LightningModule):
         self,
         backbone: str = "r3d10",
         backbone_width: float = 1.0,
+        bn_momentum: float | None = None,
         num_classes: int = 101,
         init: str | None = None,
         linear_probe: bool = False,
@@ -60,7 +61,7 @@ class FineTuner(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.backbone = build_backbone(backbone, width=backbone_width)
+        self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)
         self.loaded_tensors = load_backbone(self.backbone, init) if init else 0
         if linear_probe:
             for p in self.backbone.parameters():

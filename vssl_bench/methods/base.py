@@ -26,6 +26,7 @@ class PretextMethod(pl.LightningModule):
     """Args:
         backbone: registry name (``c3d``, ``r3d10``, ``r21d10``, ``r3d18``, ``s3dg``).
         backbone_width: channel multiplier (1 = the paper network; the quick scale narrows it).
+        bn_momentum: BatchNorm running-statistics momentum (``None``: the paper network's).
         clip_len: frames per clip fed to the network.
         crop_size: spatial size fed to the network.
         augment: keyword arguments of :class:`ClipAugment` (crop, scale, flip_p, jitter, ...).
@@ -45,6 +46,7 @@ class PretextMethod(pl.LightningModule):
         self,
         backbone: str = "r3d10",
         backbone_width: float = 1.0,
+        bn_momentum: float | None = None,
         clip_len: int = 16,
         crop_size: int = 112,
         augment: dict[str, Any] | None = None,
@@ -72,7 +74,7 @@ class PretextMethod(pl.LightningModule):
         if clip_len < 1 or crop_size < 8:
             raise ConfigError(f"clip_len={clip_len}, crop_size={crop_size}: need clip_len >= 1, crop_size >= 8.")
         self.save_hyperparameters()
-        self.backbone = build_backbone(backbone, width=backbone_width)
+        self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)
         if channels_last:  # weights and inputs both channels-last, or the format buys nothing
             self.backbone = self.backbone.to(memory_format=torch.channels_last_3d)
         self.augment = ClipAugment(size=crop_size, **(augment or {}))
