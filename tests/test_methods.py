@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -45,13 +47,14 @@ def test_bf16_mixed_precision_trains_with_finite_losses(method, synthetic_root, 
     """Lightning's ``precision="bf16-mixed"`` (CPU autocast here; the same path on CUDA): the MoCo
     softmax over the queue and PRP's weighted reconstruction stay finite."""
     torch.manual_seed(0)
-    model = METHODS[method](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, lr=0.05,
+    model = METHODS[method](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, lr=0.01,
                             **SMALL[method])
-    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=8, num_workers=0)
     t = pl.Trainer(max_steps=2, accelerator="cpu", precision="bf16-mixed", logger=False, enable_progress_bar=False,
                    enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
     t.fit(model, data)
-    assert torch.isfinite(t.callback_metrics["train/loss"])
+    terms = {k: float(v) for k, v in t.callback_metrics.items() if k.startswith("train/loss")}
+    assert all(map(math.isfinite, terms.values())), terms
     assert next(model.backbone.parameters()).dtype == torch.float32  # master weights stay fp32
 
 
