@@ -96,3 +96,13 @@ def test_vcop_pooling_shapes():
     assert paper.clip_features(torch.zeros(1, 3, 16, 112, 112)).shape == (1, 64 * 2 * 3 * 3)
     tiny = RetrievalEvaluator(backbone="r3d18", backbone_width=0.125, pool="vcop", crop_size=32)
     assert tiny.clip_features(torch.zeros(2, 3, 8, 32, 32)).shape[0] == 2  # 1x1 map: no pooling, no crash
+
+
+def test_each_video_counts_once_when_ranks_pad_with_repeats():
+    from vssl_bench.evaluation.distributed import first_occurrence
+
+    # two ranks' gathered rows: rank 1 padded its shard with videos 0 and 1 again
+    index = torch.tensor([0, 2, 4, 1, 3, 0, 1])
+    keep = first_occurrence(index)
+    assert keep.sum() == 5
+    assert sorted(index[keep].tolist()) == [0, 1, 2, 3, 4]

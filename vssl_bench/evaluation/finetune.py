@@ -20,6 +20,7 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from vssl_bench.backbones import build_backbone
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.evaluation.checkpoints import load_backbone
+from vssl_bench.evaluation.distributed import first_occurrence
 
 
 class FineTuner(pl.LightningModule):
@@ -115,10 +116,7 @@ class FineTuner(pl.LightningModule):
         local = {k: torch.cat([o[k] for o in self._outputs]) for k in self._outputs[0]}
         self._outputs.clear()
         gathered = {k: self.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in local.items()}
-        index = gathered["index"]
-        order = torch.argsort(index, stable=True)
-        first = torch.ones_like(index, dtype=torch.bool)
-        first[order[1:]] = index[order[1:]] != index[order[:-1]]  # one row per video
+        first = first_occurrence(gathered["index"])  # one row per video
         keep = first & gathered["valid"].bool()
         logits, labels = gathered["logits"][keep], gathered["label"][keep]
         classes = self.hparams.num_classes

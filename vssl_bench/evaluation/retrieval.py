@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from vssl_bench.backbones import build_backbone
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.evaluation.checkpoints import load_backbone
+from vssl_bench.evaluation.distributed import first_occurrence
 
 DEFAULT_KS = (1, 5, 10, 20, 50)
 
@@ -77,11 +78,7 @@ class RetrievalEvaluator(pl.LightningModule):
     def _collect(self, which: int) -> tuple[torch.Tensor, torch.Tensor]:
         local = {k: torch.cat([o[k] for o in self._features[which]]) for k in self._features[which][0]}
         gathered = {k: self.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in local.items()}
-        index = gathered["index"]
-        order = torch.argsort(index, stable=True)
-        first = torch.ones_like(index, dtype=torch.bool)
-        first[order[1:]] = index[order[1:]] != index[order[:-1]]
-        keep = first & gathered["valid"].bool()
+        keep = first_occurrence(gathered["index"]) & gathered["valid"].bool()
         return gathered["feature"][keep], gathered["label"][keep]
 
     def on_test_epoch_end(self) -> None:
