@@ -1,4 +1,5 @@
 # vssl-bench: `make run` and `make test` work on a fresh clone; both create .venv when needed.
+# ARGS="..." passes extra options to `make run` and `make reproduce-*` (e.g. ARGS="--dry-run").
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,6 +7,7 @@ STAMP  := $(VENV)/.installed
 GRID   ?= all
 DATA   ?=
 PYTEST_ARGS ?=
+ARGS   ?=
 
 .PHONY: install test run lint leaderboard bench clean reproduce-rspnet reproduce-pace reproduce-prp reproduce-ascnet
 
@@ -22,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 run: $(STAMP)
-	$(BIN)/vssl-bench run --grid $(GRID) --scale quick
+	$(BIN)/vssl-bench run --grid $(GRID) --scale quick $(ARGS)
 
 leaderboard: $(STAMP)
 	$(BIN)/vssl-bench leaderboard
@@ -37,7 +39,7 @@ bench: $(STAMP)
 define reproduce
 reproduce-$(1): $(STAMP)
 	@test -n "$(DATA)" || { echo "error: set DATA=/path/to/datasets (holding UCF101/, hmdb51/, kinetics400/); e.g. make reproduce-$(1) DATA=/datasets" >&2; exit 2; }
-	$(BIN)/vssl-bench run --grid $(1) --scale paper --data-root "$(DATA)"
+	$(BIN)/vssl-bench run --grid $(1) --scale paper --data-root "$(DATA)" $(ARGS)
 endef
 $(foreach m,rspnet pace prp ascnet,$(eval $(call reproduce,$(m))))
 

@@ -117,13 +117,14 @@ def decode_limit_rate(planned: list[tuple[str, np.ndarray]], size: tuple[int, in
     for path, needed in planned:
         info = infos[path]
         keys = info.keyframes.tolist()
-        key = keys[bisect.bisect_right(keys, int(needed[0])) - 1]
+        k = bisect.bisect_right(keys, int(needed[0])) - 1
+        key = keys[k]
         out_h, out_w = output_size(info.width, info.height, size)
         wanted, last = set(needed.tolist()), int(needed[-1])
         with av.open(path) as container:
             stream = container.streams.video[0]
             stream.thread_count = 1
-            container.seek(int(info.pts[key]), stream=stream, backward=True, any_frame=False)
+            container.seek(int(info.seek_pts[k]), stream=stream, backward=True, any_frame=False)
             position = key
             for frame in container.decode(stream):
                 if position in wanted:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import index_frames, read_index
+from quirky_videos import decoded_timestamps, pack_bframes, write_mpeg4_avi
 
 from vssl_bench.data.decode import probe, read_frames
 from vssl_bench.data.synthetic import write_video
@@ -77,3 +78,43 @@ def test_truncated_video_reads_its_head_and_fails_clearly_past_it(tmp_path):
     assert 0 < info.num_frames < 200
     head = read_frames(str(path), [0, 1, 2])
     assert [read_index(f) for f in head.numpy()] == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def mpeg4_avis(tmp_path_factory) -> dict[str, str]:
+    """MPEG-4 part 2 AVIs of the UCF101/HMDB51 kinds: no B-frames, ordinary B-frames (1 and 2 in a row),
+    and DivX packed B-frames (1 and 2 in a row), 150 frames, a keyframe every 12 or 100 frames."""
+    root = tmp_path_factory.mktemp("mpeg4")
+    frames = index_frames(150)
+    paths = {}
+    for gop in (12, 100):
+        for bframes in (0, 1, 2):
+            plain = write_mpeg4_avi(root / f"b{bframes}_gop{gop}.avi", frames, gop=gop, bframes=bframes)
+            paths[f"b{bframes}_gop{gop}"] = plain
+            if bframes:
+                paths[f"packed{bframes}_gop{gop}"] = pack_bframes(plain, root / f"packed{bframes}_gop{gop}.avi")
+    return paths
+
+
+def test_packed_test_files_are_really_packed(mpeg4_avis):
+    """The imitation has the real files' symptom: decoded frames' timestamps are not in display order."""
+    for name, path in mpeg4_avis.items():
+        stamps = decoded_timestamps(path)
+        assert (np.diff(stamps) < 0).any() == name.startswith("packed"), name
+        assert probe(path).packed_bframes == name.startswith("packed"), name
+
+
+@pytest.mark.parametrize("name", ["b0_gop12", "b1_gop12", "b2_gop100", "packed1_gop12", "packed1_gop100",
+                                  "packed2_gop12", "packed2_gop100"])
+def test_mpeg4_avi_reads_equal_a_sequential_decode(mpeg4_avis, name):
+    path = mpeg4_avis[name]
+    sequential = sequential_indices(path)
+    assert sequential == list(range(150))  # the encoder and the packing keep every frame
+    assert probe(path).num_frames == len(sequential)
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        stride = int(rng.integers(1, 6))
+        start = int(rng.integers(0, 150 - 16 * stride))
+        wanted = np.concatenate([start + stride * np.arange(16), rng.integers(0, 150, size=3)])
+        frames = read_frames(path, wanted)
+        assert [read_index(f) for f in frames.numpy()] == [sequential[i] for i in wanted]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
+import typing
 
 from vssl_bench.errors import VsslBenchError
 
@@ -39,6 +41,34 @@ def _named_positionals(args: list[str], names: tuple[str, ...]) -> list[str]:
     return out
 
 
+def _bool_options(fn) -> set[str]:
+    """Option names (``dry_run``, ``trainer.progress_bar``) of ``fn``'s boolean parameters."""
+    names: set[str] = set()
+    for name, hint in typing.get_type_hints(fn).items():
+        if hint is bool:
+            names.add(name)
+        elif dataclasses.is_dataclass(hint):
+            names |= {f"{name}.{sub}" for sub, h in typing.get_type_hints(hint).items() if h is bool}
+    return names
+
+
+def normalise_options(args: list[str], fn=None) -> list[str]:
+    """Options as people type them: ``--data-root`` is ``--data_root``, and a boolean option given
+    without a value (``--dry-run``) means true."""
+    booleans = _bool_options(fn) if fn is not None else set()
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if not arg.startswith("--") or arg == "--":
+            out.append(arg)
+            continue
+        name, eq, value = arg[2:].partition("=")
+        name = name.replace("-", "_")
+        out.append(f"--{name}{eq}{value}")
+        if name in booleans and not eq and (i + 1 == len(args) or args[i + 1].startswith("-")):
+            out.append("true")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     from jsonargparse import auto_cli
 
@@ -49,8 +79,6 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in RECIPE_COMMANDS:
         args = [_recipe_option(a) for a in args]
-    if args[:2] == ["data", "transcode"]:
-        args = args[:2] + _named_positionals(args[2:], ("--src", "--dst"))
     components = {
         "run": commands.run,
         "pretrain": commands.pretrain,
@@ -58,8 +86,15 @@ def main(argv: list[str] | None = None) -> None:
         "finetune": commands.finetune,
         "retrieve": commands.retrieve,
         "leaderboard": commands.leaderboard,
-        "data": {"synth": data_commands.synth, "transcode": data_commands.transcode},
+        "data": {"synth": data_commands.synth, "transcode": data_commands.transcode, "check": data_commands.check},
     }
+    if args[:2] == ["data", "transcode"]:
+        args = args[:2] + _named_positionals(args[2:], ("--src", "--dst"))
+    depth = 2 if args[:1] == ["data"] else 1
+    target = components.get(args[0]) if args else None
+    if isinstance(target, dict):
+        target = target.get(args[1]) if len(args) > 1 else None
+    args = args[:depth] + normalise_options(args[depth:], target if callable(target) else None)
     try:
         result = auto_cli(components, args=args, as_positional=False)
     except VsslBenchError as exc:

@@ -63,7 +63,7 @@ def pretrain(recipe: str | None = None, method: str | None = None, backbone: str
     recipe = load_recipe(resolve_recipe(recipe, method, backbone), scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
     cell = Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"])
-    print(pretrain_stage(recipe, ctx, cell.id(scale)))
+    print(pretrain_stage(recipe, ctx, cell.id(scale))[0])
 
 
 def evaluate(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",

@@ -48,6 +48,11 @@ class TrainerOptions:
     logger: str = "csv"  # csv or wandb (offline unless WANDB_MODE says otherwise)
     progress_bar: bool = False
     max_epochs: int | None = None  # override the recipe's epochs (all stages)
+    # Lightning's batch limits (an int: batches, a float: a fraction), for smoke runs of the paper scale
+    limit_train_batches: int | float | None = None
+    limit_val_batches: int | float | None = None
+    limit_test_batches: int | float | None = None
+    num_workers: int | None = None  # override the recipes' loader processes per device (all stages)
 
 
 @dataclass
@@ -89,6 +94,12 @@ def checked_arguments(cls: type, arguments: dict[str, Any], section: str) -> dic
     return arguments
 
 
+def loader_workers(recipe: dict[str, Any], ctx: RunContext) -> int:
+    if ctx.trainer.num_workers is not None:
+        return ctx.trainer.num_workers
+    return recipe["data"].get("num_workers", 2)
+
+
 def share_cpu(ctx: RunContext, num_workers: int) -> None:
     """On CPU, leave one core per loader worker: torch's default of one thread per core fights the
     decoding workers (on 2 cores, 1 thread + 2 workers trains 25% faster than 2 + 2)."""
@@ -116,6 +127,9 @@ def make_trainer(ctx: RunContext, workdir: Path, epochs: int, **extra: Any) -> p
     )
     if opts.precision:
         kwargs["precision"] = opts.precision
+    for limit in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
+        if getattr(opts, limit) is not None:
+            kwargs[limit] = getattr(opts, limit)
     kwargs.update(extra)
     return pl.Trainer(**kwargs)
 
@@ -144,14 +158,14 @@ def _done(ctx: RunContext, cell_id: str, stage: str) -> dict[str, Any] | None:
 
 
 # --- stages ------------------------------------------------------------------------------------------
-def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> Path:
+def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> tuple[Path, dict[str, Any]]:
     """Train the method; returns the checkpoint (the epoch with the lowest mean training loss, as
-    RSPNet selects it, else the last)."""
+    RSPNet selects it, else the last) and the count of videos replaced because they did not decode."""
     workdir = ctx.work / cell_id / "pretrain"
     pl.seed_everything(ctx.seed, workers=True)
     method = METHODS[recipe["method"]](**checked_arguments(METHODS[recipe["method"]], recipe["model"], "model"))
     data = VideoDataModule(**{**recipe["data"], "root": dataset_root(recipe["data"]["dataset"], ctx),
-                              "mode": "pretrain", "seed": ctx.seed})
+                              "mode": "pretrain", "seed": ctx.seed, "num_workers": loader_workers(recipe, ctx)})
     share_cpu(ctx, data.num_workers)
     best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor="train/epoch_loss",
                            mode="min", save_last=True, save_on_train_epoch_end=True)
@@ -159,18 +173,18 @@ def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> Path:
                            **{k: v for k, v in recipe["trainer"].items() if k != "max_epochs"})
     last = workdir / "checkpoints" / "last.ckpt"
     trainer.fit(method, data, ckpt_path=str(last) if last.is_file() else None)
-    return Path(best.best_model_path or last)
+    return Path(best.best_model_path or last), method.skipped_videos.record(trainer)
 
 
 def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
-             workdir: Path) -> dict[str, float]:
+             workdir: Path) -> tuple[dict[str, float], dict[str, Any]]:
     proto = recipe["finetune"]
     spec = proto["datasets"][dataset]
     pl.seed_everything(ctx.seed, workers=True)
     data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), split=spec.get("split", 1),
                            mode="finetune", clip_len=spec["clip_len"], eval_clips=spec["eval_clips"],
                            frame_size=tuple(spec.get("frame_size", recipe["data"]["frame_size"])),
-                           batch_size=spec["batch_size"], num_workers=recipe["data"].get("num_workers", 2),
+                           batch_size=spec["batch_size"], num_workers=loader_workers(recipe, ctx),
                            seed=ctx.seed)
     share_cpu(ctx, data.num_workers)
     model = FineTuner(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
@@ -185,24 +199,25 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
     trainer.test(model, data, verbose=False)
     return {"top1": 100 * model.results["test/top1"], "top5": 100 * model.results["test/top5"],
             "videos": model.results["test/videos"], "undecodable_videos": model.results["test/undecodable_videos"],
-            "loaded_tensors": model.loaded_tensors}
+            "loaded_tensors": model.loaded_tensors}, model.skipped_videos.record(trainer)
 
 
 def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
-             workdir: Path) -> dict[str, float]:
+             workdir: Path) -> tuple[dict[str, float], dict[str, Any]]:
     proto = recipe["retrieval"]
     data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), mode="retrieval",
                            clip_len=proto["clip_len"], eval_clips=proto["clips"],
                            frame_size=tuple(proto.get("frame_size", recipe["data"]["frame_size"])),
-                           batch_size=proto.get("batch_size", 8), num_workers=recipe["data"].get("num_workers", 2),
+                           batch_size=proto.get("batch_size", 8), num_workers=loader_workers(recipe, ctx),
                            seed=ctx.seed)
     share_cpu(ctx, data.num_workers)
     model = RetrievalEvaluator(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
                       bn_momentum=recipe["model"].get("bn_momentum"),
                                init=str(init) if init else None, crop_size=proto["crop_size"], crop=proto["crop"],
                                normalize=proto["normalize"], pool=proto["pool"])
-    make_trainer(ctx, workdir, 1).test(model, data, verbose=False)
-    return {**model.results, "loaded_tensors": model.loaded_tensors}
+    trainer = make_trainer(ctx, workdir, 1)
+    trainer.test(model, data, verbose=False)
+    return {**model.results, "loaded_tensors": model.loaded_tensors}, model.skipped_videos.record(trainer)
 
 
 # --- a cell ------------------------------------------------------------------------------------------
@@ -248,8 +263,8 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
         raise ConfigError(f"checkpoint {checkpoint} not found; pass a .ckpt from pretraining or a state_dict file.")
     if not scratch and checkpoint is None:
         def do_pretrain():
-            ckpt = pretrain(recipe, ctx, cell_id)
-            return {}, {"checkpoint": str(ckpt), "config": recipe}
+            ckpt, skipped = pretrain(recipe, ctx, cell_id)
+            return {}, {"checkpoint": str(ckpt), "config": recipe, "skipped_videos": skipped}
 
         done = attempt("pretrain", do_pretrain, dataset=pretrain_data, split="train")
         if done is None:
@@ -265,11 +280,15 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
                 stage = f"{section}-{dataset}" + (f"-split{split}" if split != 1 else "")
                 r = recipe if split == 1 else _with_split(recipe, dataset, split)
                 attempt(stage,
-                        lambda f=stage_fn, r=r, d=dataset, p=protocol, w=ctx.work / cell_id / stage: (
-                            f(r, ctx, d, checkpoint, cell.backbone, w),
+                        lambda f=stage_fn, r=r, d=dataset, p=protocol, w=ctx.work / cell_id / stage: _with_skips(
+                            *f(r, ctx, d, checkpoint, cell.backbone, w),
                             {"checkpoint": str(checkpoint) if checkpoint else None, "config": p}),
                         dataset=dataset, split=split, protocol=protocol.get("protocol"))
     return failed
+
+
+def _with_skips(metrics: dict[str, float], skipped: dict[str, Any], extra: dict[str, Any]):
+    return metrics, {**extra, "skipped_videos": skipped}
 
 
 def finetune_splits(spec: dict[str, Any]) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vssl_bench.data.check import check_dataset, write_report
 from vssl_bench.data.synthetic import SyntheticSpec, contact_sheet, generate
 from vssl_bench.data.transcode import transcode_tree
 
@@ -47,3 +48,27 @@ def transcode(src: str, dst: str, short_side: int = 128, keyframe_interval: int 
     if report.failed:
         raise SystemExit(1)
     return str(dst)
+
+
+def check(dataset: str, root: str, split: int = 1, subset: str = "all", annotations: str | None = None,
+          workers: int | None = None, min_frames: int = 16, report: str | None = None) -> None:
+    """Open, probe and decode every video the split files list; report unusable files (exit 1 if any).
+
+    Args:
+        dataset: ucf101, hmdb51 or kinetics400.
+        root: the dataset's folder (e.g. DATA/ucf101 holding the class folders and ucfTrainTestlist/).
+        split: official split (UCF101/HMDB51: 1, 2 or 3).
+        subset: train, test (Kinetics: val) or all.
+        annotations: split-file folder (UCF101/HMDB51) or CSV (Kinetics) if not in the default place.
+        workers: parallel processes (default: every core).
+        min_frames: videos with fewer frames are listed as short (information: samplers loop them).
+        report: also write the findings as JSON here.
+    """
+    subsets = ["train", "test"] if subset == "all" else [subset]
+    result = check_dataset(dataset, root, split=split, subsets=subsets, annotations=annotations,
+                           workers=workers, min_frames=min_frames)
+    print(result.summary())
+    if report:
+        print(f"report: {write_report(result, report)}")
+    if result.unusable:
+        raise SystemExit(1)

@@ -81,15 +81,16 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         rng = self._rng(i)
-        tried = i
+        tried, reason = i, ""
         for attempt in range(self.max_replacements + 1):
             try:
                 item = self.load(tried, rng)
-                return item | {"skipped": attempt, "valid": True}
+                return item | {"skipped": attempt, "valid": True, "skip_reason": reason}
             except VideoDecodeError as exc:
                 log.warning("skipping undecodable video: %s", exc)
+                reason = str(exc)
                 if not self.replace_failed:
-                    return self._placeholder(i, rng) | {"skipped": 1, "valid": False}
+                    return self._placeholder(i, rng) | {"skipped": 1, "valid": False, "skip_reason": reason}
                 tried = int(rng.integers(len(self.index)))
         raise VideoDecodeError(
             f"{self.max_replacements + 1} videos in a row failed to decode (last: {self.index.samples[tried][0]}); "
@@ -103,6 +104,33 @@ class ClipDataset(Dataset):
         video = torch.zeros(len(clips), len(clips[0]), h, w, 3, dtype=torch.uint8)
         return {"video": video, "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
                 "index": i, "label": self.index.samples[i][1]}
+
+
+class SkippedVideos:
+    """Counts the videos a stage replaced (training) or dropped (evaluation) because they did not
+    decode, with a few of the reasons, for the stage's record. Counts are summed over ranks."""
+
+    def __init__(self, max_reasons: int = 5) -> None:
+        self.replaced = 0
+        self.dropped = 0
+        self.reasons: list[str] = []
+        self.max_reasons = max_reasons
+
+    def add(self, batch: dict[str, Any], training: bool) -> None:
+        count = int(batch["skipped"].sum()) if "skipped" in batch else 0
+        if training:
+            self.replaced += count
+        else:
+            self.dropped += count
+        for reason in batch.get("skip_reason", []):
+            if reason and reason not in self.reasons and len(self.reasons) < self.max_reasons:
+                self.reasons.append(reason)
+
+    def record(self, trainer: pl.Trainer | None = None) -> dict[str, Any]:
+        counts = torch.tensor([self.replaced, self.dropped], dtype=torch.float64)
+        if trainer is not None and trainer.world_size > 1:
+            counts = trainer.strategy.reduce(counts.to(trainer.strategy.root_device), reduce_op="sum").cpu()
+        return {"replaced": int(counts[0]), "dropped": int(counts[1]), "reasons": list(self.reasons)}
 
 
 class VideoDataModule(pl.LightningDataModule):

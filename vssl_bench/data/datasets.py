@@ -35,6 +35,7 @@ class VideoIndex:
     def __init__(self, samples: list[tuple[str, int]], classes: list[str]) -> None:
         self.samples = samples
         self.classes = classes
+        self.absent: list[str] = []  # listed in the split files but not on disk (kept only with missing="skip")
 
     @property
     def class_to_idx(self) -> dict[str, int]:
@@ -180,6 +181,7 @@ class UCF101(VideoIndex):
             else:
                 found.append((str(path), label))
         super().__init__(_apply_missing_policy(found, absent, "UCF101", root, missing), classes)
+        self.absent = [str(root / a) for a in absent]
 
 
 class HMDB51(VideoIndex):
@@ -233,6 +235,7 @@ class HMDB51(VideoIndex):
                 else:
                     found.append((str(path), label))
         super().__init__(_apply_missing_policy(found, absent, "HMDB51", root, missing), classes)
+        self.absent = [str(root / a) for a in absent]
 
 
 class Kinetics400(VideoIndex):
@@ -254,9 +257,11 @@ class Kinetics400(VideoIndex):
         _require_dir(videos, f"Kinetics-400 {subset} folder", f"Videos go under {root}/{subset}/<label>/.")
         if annotations is None:
             samples, classes = self._from_folders(videos)
+            absent = []
         else:
-            samples, classes = self._from_csv(videos, Path(annotations), missing, root)
+            samples, classes, absent = self._from_csv(videos, Path(annotations), missing, root)
         super().__init__(samples, classes)
+        self.absent = [str(videos / a) for a in absent]
 
     @staticmethod
     def _from_folders(videos: Path) -> tuple[list[tuple[str, int]], list[str]]:
@@ -274,7 +279,7 @@ class Kinetics400(VideoIndex):
     @staticmethod
     def _from_csv(
         videos: Path, annotations: Path, missing: Missing, root: Path
-    ) -> tuple[list[tuple[str, int]], list[str]]:
+    ) -> tuple[list[tuple[str, int]], list[str], list[str]]:
         _require_file(annotations, "Kinetics-400 annotation CSV", "Pass the official kinetics-400_<subset>.csv.")
         with open(annotations, encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)
@@ -300,7 +305,7 @@ class Kinetics400(VideoIndex):
                 absent.append(f"{label}/{name}")
             else:
                 found.append((str(path), class_to_idx[label]))
-        return _apply_missing_policy(found, absent, "Kinetics-400", root, missing), classes
+        return _apply_missing_policy(found, absent, "Kinetics-400", root, missing), classes, absent
 
 
 DATASETS: dict[str, type[VideoIndex]] = {"ucf101": UCF101, "hmdb51": HMDB51, "kinetics400": Kinetics400}

@@ -3,10 +3,19 @@
 ``read_frames(path, indices)`` returns the frames that a full sequential decode of the video would
 produce at those 0-based positions, without decoding the whole video:
 
-1. ``probe`` demultiplexes the file once (no decoding) and records every video packet's presentation
-   timestamp and keyframe flag. Sorted, those timestamps *are* the frame order of a sequential decode,
-   so frame ``i`` is the one whose timestamp is ``pts[i]``; this holds for variable frame rates and for
-   streams with B-frames, where "index = time x fps" would drift. The probe is cached per process.
+1. ``probe`` demultiplexes the file once (no decoding) and learns how to name each decoded frame:
+
+   - *by timestamp* (mp4, mkv, webm, ...): every video packet's presentation timestamp and keyframe
+     flag is recorded. Sorted, those timestamps *are* the frame order of a sequential decode, so frame
+     ``i`` is the one whose timestamp is ``pts[i]``; this holds for variable frame rates and for
+     streams with B-frames, where "index = time x fps" would drift.
+   - *by position* (MPEG-4 part 2 in AVI, i.e. UCF101 and HMDB51): AVI has no presentation timestamps,
+     and DivX "packed B-frames" make FFmpeg's guessed ones wrong. The VOP headers give the display
+     order instead (:mod:`vssl_bench.data.mpeg4`): the frame count and each keyframe's display index.
+     After a seek the decoder's first frame is that keyframe (recognised by its packet timestamp), and
+     frame ``i`` is the ``i``-th frame the decoder returns from there.
+
+   The probe is cached per process.
 2. The wanted frames are visited in ascending order. For each one we seek to the keyframe at or before
    it unless the decoder is already positioned between that keyframe and the frame, so a clip (or
    several overlapping clips of one sample) costs one seek and decodes only from the preceding
@@ -24,6 +33,7 @@ so indices always lie inside ``[0, num_frames)``.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import os
 from collections import OrderedDict
@@ -33,7 +43,9 @@ from dataclasses import dataclass
 import av
 import numpy as np
 import torch
+from av.bitstream import BitStreamFilterContext
 
+from vssl_bench.data import mpeg4
 from vssl_bench.errors import VideoDecodeError
 
 Size = int | tuple[int, int] | None
@@ -48,8 +60,16 @@ class VideoInfo:
     fps: float
     width: int
     height: int
-    pts: np.ndarray  # (num_frames,) presentation timestamps in stream time base, ascending
     keyframes: np.ndarray  # ascending frame indices of keyframes
+    seek_pts: np.ndarray  # per keyframe: the timestamp to seek to (stream time base)
+    keyframe_pts: np.ndarray  # per keyframe: the timestamp its decoded frame carries
+    pts: np.ndarray | None  # by timestamp: (num_frames,) frame timestamps, ascending; by position: None
+    packed_bframes: bool = False  # DivX packed B-frames (information: they are read exactly)
+    declared_frames: int = 0  # the frame count the container's header states (0: it states none)
+
+    @property
+    def by_position(self) -> bool:
+        return self.pts is None
 
 
 _PROBE_CACHE: OrderedDict[tuple[str, int, float], VideoInfo] = OrderedDict()
@@ -86,24 +106,43 @@ def probe(path: str) -> VideoInfo:
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        pts: list[int] = []
-        key_flags: list[bool] = []
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue  # flush packet at end of stream
-                ts = packet.pts if packet.pts is not None else packet.dts
-                if ts is None:
-                    continue
-                pts.append(int(ts))
-                key_flags.append(bool(packet.is_keyframe))
-        except av.FFmpegError:
-            pass  # a truncated tail: keep the packets read so far
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         width, height = stream.codec_context.width, stream.codec_context.height
+        info = None
+        if stream.codec_context.name == "mpeg4" and "avi" in container.format.name.split(","):
+            info = _probe_by_position(container, stream, path, fps, width, height)
+        if info is None:
+            if stream.codec_context.name == "mpeg4":
+                container.seek(0, stream=stream)  # the look at the VOP headers read packets already
+            info = _probe_by_timestamp(container, stream, path, fps, width, height)
+        info = dataclasses.replace(info, declared_frames=int(stream.frames or 0))
     finally:
         container.close()
+    _PROBE_CACHE[key] = info
+    if len(_PROBE_CACHE) > _PROBE_CACHE_SIZE:
+        _PROBE_CACHE.popitem(last=False)
+    return info
+
+
+def _packets(container, stream) -> Iterator[av.Packet]:
+    try:
+        for packet in container.demux(stream):
+            if packet.size:  # size 0: the flush packet at the end of the stream
+                yield packet
+    except av.FFmpegError:
+        return  # a truncated tail: keep the packets read so far
+
+
+def _probe_by_timestamp(container, stream, path: str, fps: float, width: int, height: int) -> VideoInfo:
+    pts: list[int] = []
+    key_flags: list[bool] = []
+    for packet in _packets(container, stream):
+        ts = packet.pts if packet.pts is not None else packet.dts
+        if ts is None:
+            continue
+        pts.append(int(ts))
+        key_flags.append(bool(packet.is_keyframe))
     if not pts:
         raise VideoDecodeError(f"{path} contains no video frames; remove it from the split or re-encode it.")
     order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
@@ -114,11 +153,37 @@ def probe(path: str) -> VideoInfo:
     keyframes = np.flatnonzero(flags)
     if keyframes.size == 0 or keyframes[0] != 0:
         keyframes = np.concatenate([[0], keyframes])
-    info = VideoInfo(path, int(pts_sorted.size), fps, width, height, pts_sorted, keyframes.astype(np.int64))
-    _PROBE_CACHE[key] = info
-    if len(_PROBE_CACHE) > _PROBE_CACHE_SIZE:
-        _PROBE_CACHE.popitem(last=False)
-    return info
+    keyframes = keyframes.astype(np.int64)
+    return VideoInfo(path, int(pts_sorted.size), fps, width, height, keyframes,
+                     pts_sorted[keyframes], pts_sorted[keyframes], pts_sorted)
+
+
+def _probe_by_position(container, stream, path: str, fps: float, width: int, height: int) -> VideoInfo | None:
+    """Display order of an MPEG-4 part 2 AVI from its VOP headers; None if it has no VOL header."""
+    bits = mpeg4.time_increment_bits(bytes(stream.codec_context.extradata or b""))
+    order = mpeg4.DisplayOrder()
+    candidates: list[tuple[int, int, int]] = []  # (packet number, seek timestamp, packet timestamp)
+    for number, packet in enumerate(_packets(container, stream)):
+        data = bytes(packet)
+        if bits is None:
+            bits = mpeg4.time_increment_bits(data)
+            if bits is None:
+                return None
+        vops = mpeg4.vops(data, bits)
+        order.feed(number, vops)
+        coded = [v for v in vops if v.coded]
+        if packet.is_keyframe and coded and coded[0].kind == "I" and packet.pts is not None:
+            seek = packet.dts if packet.dts is not None else packet.pts
+            candidates.append((number, int(seek), int(packet.pts)))
+    num_frames = order.finish()
+    if num_frames == 0:
+        raise VideoDecodeError(f"{path} contains no video frames; remove it from the split or re-encode it.")
+    keys = [(order.first_frame[n], seek, ts) for n, seek, ts in candidates if n in order.first_frame]
+    if not keys or keys[0][0] != 0:
+        return None  # no keyframe at the start: let timestamps decide
+    keyframes, seek_pts, keyframe_pts = (np.asarray(column, dtype=np.int64) for column in zip(*keys))
+    return VideoInfo(path, num_frames, fps, width, height, keyframes, seek_pts, keyframe_pts, None,
+                     packed_bframes=order.packed)
 
 
 def output_size(width: int, height: int, size: Size) -> tuple[int, int]:
@@ -164,13 +229,13 @@ def read_frames(
 
 def _decode_sorted(info: VideoInfo, needed: list[int], out_h: int, out_w: int, threads: int) -> dict[int, np.ndarray]:
     """Decode the ascending frame indices ``needed``; one seek per run of frames sharing a keyframe span."""
-    pts_to_index = {int(p): i for i, p in enumerate(info.pts.tolist())}
+    name = _FrameNamer(info)
     keyframes = info.keyframes.tolist()
     wanted = set(needed)
     found: dict[int, np.ndarray] = {}
 
     def keyframe_before(index: int) -> int:
-        return keyframes[bisect.bisect_right(keyframes, index) - 1]
+        return bisect.bisect_right(keyframes, index) - 1
 
     container = _open(info.path)
     try:
@@ -180,10 +245,11 @@ def _decode_sorted(info: VideoInfo, needed: list[int], out_h: int, out_w: int, t
         position = -1  # index of the last frame the decoder returned
         cursor = 0
         while cursor < len(needed):
-            if frames is None or position < keyframe_before(needed[cursor]) - 1:
-                frames, position = _seek(container, stream, info, keyframe_before(needed[cursor]), pts_to_index)
+            key = keyframe_before(needed[cursor])
+            if frames is None or position < keyframes[key] - 1:
+                frames, position = _seek(container, stream, info, key, name)
             for frame in frames:
-                position = _frame_index(frame, pts_to_index, position)
+                position = name(frame, position)
                 if position in wanted and position not in found:
                     found[position] = frame.to_ndarray(
                         format="rgb24", width=out_w, height=out_h, interpolation="BILINEAR"
@@ -197,7 +263,7 @@ def _decode_sorted(info: VideoInfo, needed: list[int], out_h: int, out_w: int, t
                         f"{info.path}: frame {needed[cursor]} was not produced by the decoder "
                         "(broken timestamps). Re-encode the file or remove it from the split."
                     )
-                if keyframe_before(needed[cursor]) > position + 1:
+                if keyframes[keyframe_before(needed[cursor])] > position + 1:
                     break  # seeking forward is cheaper than decoding through the gap
             else:
                 missing = [i for i in needed if i not in found]
@@ -214,23 +280,66 @@ def _decode_sorted(info: VideoInfo, needed: list[int], out_h: int, out_w: int, t
     return found
 
 
-def _seek(container, stream, info: VideoInfo, key: int, pts_to_index: dict[int, int]):
-    """Seek to keyframe ``key`` (or before); return (frame iterator, index of the frame before it)."""
-    for start in (key, 0):  # if the demuxer lands after the keyframe, decode from the very start
-        container.seek(int(info.pts[start]), stream=stream, backward=True, any_frame=False)
-        frames = container.decode(stream)
+class _FrameNamer:
+    """The index of each decoded frame: from its timestamp, or (by position) one past the previous."""
+
+    def __init__(self, info: VideoInfo) -> None:
+        self.pts_to_index = None if info.by_position else {int(p): i for i, p in enumerate(info.pts.tolist())}
+
+    def __call__(self, frame: av.VideoFrame, previous: int) -> int:
+        if self.pts_to_index is not None and frame.pts is not None:
+            index = self.pts_to_index.get(int(frame.pts))
+            if index is not None:
+                return index
+        return previous + 1
+
+    def first_after_seek(self, frame: av.VideoFrame, info: VideoInfo, key: int) -> int | None:
+        """Index of the first frame after seeking to keyframe number ``key`` (None: not recognised)."""
+        if self.pts_to_index is not None:
+            return self(frame, int(info.keyframes[key]) - 1)
+        if frame.pts is not None and int(frame.pts) == int(info.keyframe_pts[key]):
+            return int(info.keyframes[key])
+        return None
+
+
+def _unpacked_decode(container, stream) -> Iterator[av.VideoFrame]:
+    """Decode a packed-B-frame stream through FFmpeg's ``mpeg4_unpack_bframes`` filter.
+
+    The decoder unpacks such streams itself only while it remembers the DivX user data that announces
+    them, which it forgets at a seek; the filter makes every packet an ordinary one-VOP packet.
+    """
+    unpack = BitStreamFilterContext("mpeg4_unpack_bframes", stream)
+    for packet in container.demux(stream):
+        for unpacked in unpack.filter(packet if packet.size else None):
+            yield from stream.decode(unpacked)
+    yield from stream.decode(None)
+
+
+def count_decoded_frames(info: VideoInfo) -> tuple[int, str | None]:
+    """How many frames a full sequential decode yields, and the error that stopped it early (if any)."""
+    count = 0
+    try:
+        with av.open(info.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            frames = _unpacked_decode(container, stream) if info.packed_bframes else container.decode(stream)
+            for _ in frames:
+                count += 1
+    except av.FFmpegError as exc:
+        return count, f"decoding stopped: {exc}"
+    return count, None
+
+
+def _seek(container, stream, info: VideoInfo, key: int, name: _FrameNamer):
+    """Seek to keyframe number ``key``; return (frame iterator, index of the frame before the first)."""
+    target = int(info.keyframes[key])
+    for start in (key, 0):  # if the demuxer lands elsewhere, decode from the very start
+        container.seek(int(info.seek_pts[start]), stream=stream, backward=True, any_frame=False)
+        frames = _unpacked_decode(container, stream) if info.packed_bframes else container.decode(stream)
         first = next(frames, None)
         if first is None:
-            raise VideoDecodeError(f"{info.path}: no frame decodes after frame {start}; the file is corrupt.")
-        index = _frame_index(first, pts_to_index, start - 1)
-        if index <= key:
+            raise VideoDecodeError(f"{info.path}: no frame decodes after frame {target}; the file is corrupt.")
+        index = name.first_after_seek(first, info, start)
+        if index is not None and index <= target:
             return itertools.chain([first], frames), index - 1
-    raise VideoDecodeError(f"{info.path}: seeking does not reach frame {key}; re-encode the file.")
-
-
-def _frame_index(frame: av.VideoFrame, pts_to_index: dict[int, int], previous: int) -> int:
-    if frame.pts is not None:
-        index = pts_to_index.get(int(frame.pts))
-        if index is not None:
-            return index
-    return previous + 1
+    raise VideoDecodeError(f"{info.path}: seeking does not reach frame {target}; re-encode the file.")
