@@ -9,7 +9,8 @@ import torch
 
 from vssl_bench.backbones import build_backbone
 from vssl_bench.bench.recipes import experiments_dir
-from vssl_bench.cli import main
+from vssl_bench.bench.commands import run
+from vssl_bench.cli import main, normalise_options
 
 
 def record(results, cell: str, stage: str) -> dict:
@@ -41,3 +42,18 @@ def test_cli_errors_are_one_line_not_tracebacks(tmp_path, capsys):
               "--scale", "quick", "--results", str(tmp_path)])
     err = capsys.readouterr().err
     assert err.startswith("error: checkpoint") and "nope.pt not found" in err
+
+
+def test_options_are_read_as_people_type_them():
+    assert normalise_options(["--data-root", "/d", "--dry-run"], run) == ["--data_root", "/d", "--dry_run", "true"]
+    assert normalise_options(["--dry_run", "--grid", "pace"], run) == ["--dry_run", "true", "--grid", "pace"]
+    assert normalise_options(["--dry-run", "false", "--trainer.progress-bar"], run) == [
+        "--dry_run", "false", "--trainer.progress_bar", "true"]
+    assert normalise_options(["--data-root=/d", "--seed", "3"], run) == ["--data_root=/d", "--seed", "3"]
+
+
+def test_run_dry_run_accepts_both_spellings(capsys):
+    main(["run", "--grid", "prp", "--dry-run"])
+    dashed = capsys.readouterr().out
+    main(["run", "--grid", "prp", "--dry_run"])
+    assert capsys.readouterr().out == dashed and "prp-c3d-ucf101-quick" in dashed

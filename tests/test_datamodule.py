@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from vssl_bench.data.datamodule import ClipDataset, VideoDataModule
+from torch.utils.data import default_collate
+
+from vssl_bench.data.datamodule import ClipDataset, SkippedVideos, VideoDataModule
 from vssl_bench.data.datasets import Synthetic, VideoIndex
 from vssl_bench.data.decode import read_frames
 from vssl_bench.data.sampling import EvenClipsSampler, RandomClipSampler, even_starts, strided_clip
@@ -66,6 +68,21 @@ def test_corrupt_video_is_replaced_in_training_and_flagged_in_evaluation(synthet
     evaluation = ClipDataset(index, EvenClipsSampler(8, 3), (32, 40), replace_failed=False)
     item = evaluation[0]
     assert not item["valid"] and item["index"] == 0 and item["video"].shape == (3, 8, 32, 40, 3)
+
+
+def test_skipped_videos_are_counted_with_their_reason_for_the_record(synthetic_root, tmp_path):
+    real = Synthetic(synthetic_root).samples[:3]
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"\x00" * 1000)
+    index = VideoIndex([(str(broken), 0)] + real, ["a", "b"])
+    tally = SkippedVideos()
+    train = ClipDataset(index, RandomClipSampler(8), (32, 40), replace_failed=True)
+    tally.add(default_collate([train[i] for i in range(4)]), training=True)
+    evaluation = ClipDataset(index, EvenClipsSampler(8, 2), (32, 40), replace_failed=False)
+    tally.add(default_collate([evaluation[i] for i in range(4)]), training=False)
+    record = tally.record()
+    assert record["replaced"] >= 1 and record["dropped"] == 1
+    assert len(record["reasons"]) == 1 and "broken.avi" in record["reasons"][0]
 
 
 def test_bad_config_values_are_clear_errors():

@@ -75,11 +75,11 @@ def test_supervised_quick_finetune_beats_chance_and_its_features_beat_random_one
     monkeypatch.setattr(runner, "FineTuner", KeepsBackbone)
     recipe = load_recipe(experiments_dir() / "prp" / "c3d_ucf101.yaml", "quick")
     ctx = runner.RunContext(scale="quick", results=tmp_path, trainer=runner.TrainerOptions(accelerator="cpu"))
-    result = runner.finetune(recipe, ctx, "synthetic", None, "c3d", tmp_path / "ft")
+    result, _ = runner.finetune(recipe, ctx, "synthetic", None, "c3d", tmp_path / "ft")
     chance = 100 / 12
     assert result["top1"] > 2 * chance, result
-    trained = runner.retrieve(recipe, ctx, "synthetic", tmp_path / "supervised.pt", "c3d", tmp_path / "r1")
-    random = runner.retrieve(recipe, ctx, "synthetic", None, "c3d", tmp_path / "r2")
+    trained, _ = runner.retrieve(recipe, ctx, "synthetic", tmp_path / "supervised.pt", "c3d", tmp_path / "r1")
+    random, _ = runner.retrieve(recipe, ctx, "synthetic", None, "c3d", tmp_path / "r2")
     for r in (trained, random):
         assert 0 <= r["R@1"] <= r["R@5"] <= r["R@10"] <= r["R@20"] <= r["R@50"] <= 100
         assert (r["queries"], r["gallery"]) == (144, 432)

@@ -96,6 +96,19 @@ def test_three_fold_accuracy_is_the_mean_of_the_three_splits(tmp_path):
     assert len(mine) == 2  # splits 2 and 3 are not rows of their own
 
 
+def test_skipped_videos_reach_the_leaderboard_note(tmp_path):
+    from vssl_bench.bench.records import write_record
+
+    write_record(tmp_path / "runs" / "cell" / "pretrain.json",
+                 {**_finetune_record(1, 0.0), "stage": "pretrain", "metrics": {},
+                  "skipped_videos": {"replaced": 3, "dropped": 0, "reasons": ["x.avi is truncated"]}})
+    write_record(tmp_path / "runs" / "cell" / "finetune-ucf101.json",
+                 {**_finetune_record(1, 50.0), "skipped_videos": {"replaced": 0, "dropped": 2, "reasons": []}})
+    table = pd.read_csv(write_leaderboard(tmp_path)["csv"])
+    note = table[table["source"] == "reproduced"]["note"].iloc[0]
+    assert "3 videos replaced in pretraining" in note and "2 videos dropped in this stage" in note
+
+
 def test_no_three_fold_row_without_all_three_splits(tmp_path):
     from vssl_bench.bench.records import write_record
 
@@ -148,7 +161,7 @@ def test_wandb_logger_records_config_and_metrics_offline(tmp_path, synthetic_roo
     recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
     recipe["retrieval"] = {**recipe["retrieval"], "clips": 1}
     ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(logger="wandb"))
-    metrics = retrieve(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "work")
+    metrics, _ = retrieve(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "work")
     finish_logger(ctx)
     (run,) = (tmp_path / "work").rglob("offline-run-*")
     stream = next(run.glob("*.wandb")).read_bytes()

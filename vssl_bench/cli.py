@@ -69,17 +69,11 @@ def normalise_options(args: list[str], fn=None) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
-    from jsonargparse import auto_cli
-
+def components() -> dict:
     from vssl_bench.bench import commands
     from vssl_bench.data import commands as data_commands
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in RECIPE_COMMANDS:
-        args = [_recipe_option(a) for a in args]
-    components = {
+    return {
         "run": commands.run,
         "pretrain": commands.pretrain,
         "evaluate": commands.evaluate,
@@ -88,15 +82,37 @@ def main(argv: list[str] | None = None) -> None:
         "leaderboard": commands.leaderboard,
         "data": {"synth": data_commands.synth, "transcode": data_commands.transcode, "check": data_commands.check},
     }
+
+
+def prepare_args(args: list[str], table: dict) -> list[str]:
+    """The command line as typed -> the one jsonargparse reads (see the helpers above)."""
+    args = list(args)
+    if args and args[0] in RECIPE_COMMANDS:
+        args = [_recipe_option(a) for a in args]
     if args[:2] == ["data", "transcode"]:
         args = args[:2] + _named_positionals(args[2:], ("--src", "--dst"))
     depth = 2 if args[:1] == ["data"] else 1
-    target = components.get(args[0]) if args else None
+    target = table.get(args[0]) if args else None
     if isinstance(target, dict):
         target = target.get(args[1]) if len(args) > 1 else None
-    args = args[:depth] + normalise_options(args[depth:], target if callable(target) else None)
+    return args[:depth] + normalise_options(args[depth:], target if callable(target) else None)
+
+
+def parser():
+    """The parser ``main`` uses (for checking command lines without running them)."""
+    from jsonargparse import auto_parser
+
+    return auto_parser(components(), as_positional=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from jsonargparse import auto_cli
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    table = components()
+    args = prepare_args(sys.argv[1:] if argv is None else argv, table)
     try:
-        result = auto_cli(components, args=args, as_positional=False)
+        result = auto_cli(table, args=args, as_positional=False)
     except VsslBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -54,8 +54,21 @@ def reported_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def skipped_note(stage: dict[str, Any], pretrain: dict[str, Any] | None) -> str:
+    """``"; 3 videos replaced in pretraining, 1 dropped (undecodable)"``, or "" when nothing was skipped."""
+    parts = []
+    for where, record in (("pretraining", pretrain), ("this stage", stage)):
+        skipped = (record or {}).get("skipped_videos") or {}
+        if skipped.get("replaced"):
+            parts.append(f"{skipped['replaced']} videos replaced in {where}")
+        if skipped.get("dropped"):
+            parts.append(f"{skipped['dropped']} videos dropped in {where}")
+    return f"; {', '.join(parts)} (undecodable)" if parts else ""
+
+
 def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
+    pretrained = {r.get("cell"): r for r in records if r.get("stage") == "pretrain" and r.get("status") == "ok"}
     for r in records:
         if r.get("status") != "ok" or r.get("stage", "").startswith("pretrain"):
             continue
@@ -64,7 +77,8 @@ def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                   "backbone": r["backbone"], "pretrain_data": pretrain,
                   "Model": model_name(r["method"], r["backbone"], pretrain), "source": "reproduced",
                   "scale": r.get("scale", ""), "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
-                  "note": f"{r.get('protocol') or ''} {r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip(),
+                  "note": f"{r.get('protocol') or ''} {r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip()
+                  + skipped_note(r, pretrained.get(r.get("cell"))),
                   "paper_pretrain_data": r.get("paper_pretrain_data", pretrain), "cell": r.get("cell", "")}
         metrics = r.get("metrics", {})
         if r["stage"].startswith("finetune"):
