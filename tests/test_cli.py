@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from vssl_bench.backbones import build_backbone
-from vssl_bench.bench.recipes import experiments_dir
 from vssl_bench.bench.commands import run
+from vssl_bench.bench.recipes import experiments_dir
 from vssl_bench.cli import main, normalise_options
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from torch.utils.data import default_collate
 
 from vssl_bench.data.datamodule import ClipDataset, SkippedVideos, VideoDataModule
