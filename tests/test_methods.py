@@ -8,7 +8,9 @@ import torch
 
 from vssl_bench.backbones import build_backbone
 from vssl_bench.data.datamodule import VideoDataModule
+from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import load_backbone
+from vssl_bench.evaluation.finetune import FineTuner
 from vssl_bench.methods import METHODS
 
 SMALL = {"rspnet": {"queue_size": 64}, "ascnet": {"bank_size": 64, "hidden_dim": 32}, "pace": {}, "prp": {}}
@@ -44,18 +46,62 @@ def test_two_steps_change_weights_and_checkpoint_feeds_the_finetune_backbone(met
 
 @pytest.mark.parametrize("method", ["rspnet", "prp"])
 def test_bf16_mixed_precision_trains_with_finite_losses(method, synthetic_root, tmp_path):
-    """Lightning's ``precision="bf16-mixed"`` (CPU autocast here; the same path on CUDA): the MoCo
-    softmax over the queue and PRP's weighted reconstruction stay finite."""
+    """Lightning's ``precision="bf16-mixed"``: the MoCo softmax over the queue and PRP's weighted
+    reconstruction stay finite. On CPU this needs oneDNN off: its bf16 Conv3d weight gradient returns
+    uninitialised memory for 2-frame maps (see ``check_training_precision``), which made this test NaN
+    or not depending on what the process had allocated before."""
     torch.manual_seed(0)
     model = METHODS[method](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, lr=0.01,
                             **SMALL[method])
     data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=8, num_workers=0)
     t = pl.Trainer(max_steps=2, accelerator="cpu", precision="bf16-mixed", logger=False, enable_progress_bar=False,
                    enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
-    t.fit(model, data)
+    with torch.backends.mkldnn.flags(enabled=False):
+        t.fit(model, data)
     terms = {k: float(v) for k, v in t.callback_metrics.items() if k.startswith("train/loss")}
     assert all(map(math.isfinite, terms.values())), terms
     assert next(model.backbone.parameters()).dtype == torch.float32  # master weights stay fp32
+
+
+def _dirty_heap() -> None:
+    """Leave NaN in freed memory, where the next allocations of these sizes will find it."""
+    junk = [torch.full((int(n),), float("nan")) for n in torch.logspace(2, 6.5, 40)]
+    del junk
+
+
+def test_cpu_bf16_conv3d_weight_gradient_is_exact_with_onednn_off():
+    """The workaround the guard names is right: with oneDNN off, the bf16 weight gradient of a 3x3x3
+    Conv3d on a 2-frame map matches the float32 one up to bf16 rounding, on a heap full of NaN."""
+    torch.manual_seed(0)
+    x, w = torch.randn(4, 16, 2, 4, 4), torch.randn(16, 16, 3, 3, 3) * 0.1
+    grad_out = torch.randn(4, 16, 2, 4, 4)
+
+    def weight_grad(dtype: torch.dtype) -> torch.Tensor:
+        ww = w.to(dtype).detach().clone().requires_grad_(True)
+        torch.nn.functional.conv3d(x.to(dtype), ww, padding=1).backward(grad_out.to(dtype))
+        return ww.grad.float()
+
+    reference = weight_grad(torch.float32)
+    with torch.backends.mkldnn.flags(enabled=False):
+        for _ in range(3):
+            _dirty_heap()
+            error = (weight_grad(torch.bfloat16) - reference).abs().max()
+            assert error < 0.02 * reference.abs().max()  # bf16 rounding of 64-term sums, no garbage
+
+
+@pytest.mark.parametrize("module", ["pretext", "finetune"])
+def test_bf16_training_on_cpu_with_onednn_is_refused_with_the_fix(module, synthetic_root, tmp_path):
+    if module == "pretext":
+        model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32)
+        data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    else:
+        model = FineTuner(backbone="r3d10", backbone_width=0.125, num_classes=12, crop_size=32)
+        data = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=8, frame_size=(40, 50), batch_size=4,
+                               num_workers=0)
+    t = pl.Trainer(max_steps=1, accelerator="cpu", precision="bf16-mixed", logger=False, enable_progress_bar=False,
+                   enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
+    with pytest.raises(ConfigError, match=r"bf16-mixed.*on CPU.*32-true"):
+        t.fit(model, data)
 
 
 def test_compiled_channels_last_backbone_keeps_plain_checkpoint_keys(synthetic_root, tmp_path):

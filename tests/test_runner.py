@@ -192,3 +192,10 @@ def test_a_killed_pretraining_resumes_from_its_last_checkpoint(tmp_path, synthet
     assert len(logs) == 2
     resumed = pd.read_csv(logs[1])
     assert set(resumed["epoch"].dropna().astype(int)) == {1}  # epoch 0 was not trained again
+
+
+def test_a_cpu_bf16_sweep_is_refused_before_any_cell_runs(tmp_path):
+    ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(accelerator="cpu", precision="bf16-mixed"))
+    with pytest.raises(ConfigError, match="32-true"):
+        sweep("smoke", ctx)
+    assert not list(tmp_path.rglob("*.json"))  # no cell started, no failed records to clean up

@@ -22,6 +22,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities import rank_zero_only
 
+from vssl_bench.backbones import check_training_precision
 from vssl_bench.bench.grids import Cell, grid
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.records import device_name, now, read_record, versions, write_record
@@ -100,10 +101,14 @@ def loader_workers(recipe: dict[str, Any], ctx: RunContext) -> int:
     return recipe["data"].get("num_workers", 2)
 
 
+def on_cpu(ctx: RunContext) -> bool:
+    return ctx.trainer.accelerator == "cpu" or (ctx.trainer.accelerator == "auto" and not torch.cuda.is_available())
+
+
 def share_cpu(ctx: RunContext, num_workers: int) -> None:
     """On CPU, leave one core per loader worker: torch's default of one thread per core fights the
     decoding workers (on 2 cores, 1 thread + 2 workers trains 25% faster than 2 + 2)."""
-    if ctx.trainer.accelerator == "cpu" or (ctx.trainer.accelerator == "auto" and not torch.cuda.is_available()):
+    if on_cpu(ctx):
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - num_workers))
 
 
@@ -374,6 +379,7 @@ def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: boo
     if launcher in ("slurm", "submitit-local"):
         failed = _submitit(jobs, ctx, launcher)
     elif launcher == "local":
+        check_training_precision(torch.device("cpu" if on_cpu(ctx) else "cuda"), ctx.trainer.precision)
         progress = SweepProgress(total=len(jobs))
         for c, scratch in jobs:
             label = f"scratch-{c.backbone}-{ctx.scale}" if scratch else c.id(ctx.scale)

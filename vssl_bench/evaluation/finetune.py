@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy
 
-from vssl_bench.backbones import build_backbone
+from vssl_bench.backbones import build_backbone, check_training_precision
 from vssl_bench.data.datamodule import SkippedVideos
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.evaluation.checkpoints import load_backbone
@@ -84,6 +84,9 @@ class FineTuner(pl.LightningModule):
         if self.hparams.linear_probe:
             self.backbone.eval()
         return self
+
+    def on_fit_start(self) -> None:
+        check_training_precision(self.device, self.trainer.precision)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         augment = self.train_augment if self.trainer.training else self.eval_augment

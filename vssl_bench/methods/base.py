@@ -16,7 +16,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from vssl_bench.backbones import build_backbone
+from vssl_bench.backbones import build_backbone, check_training_precision
 from vssl_bench.data.datamodule import SkippedVideos
 from vssl_bench.data.sampling import ClipSampler
 from vssl_bench.data.transforms import ClipAugment
@@ -111,6 +111,9 @@ class PretextMethod(pl.LightningModule):
             backend = "inductor" if option is True else str(option)
             compiled = self.__dict__["_compiled_backbone"] = torch.compile(self.backbone, backend=backend)
         return compiled
+
+    def on_fit_start(self) -> None:
+        check_training_precision(self.device, self.trainer.precision)
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         batch["video"] = self.augment(batch["video"], share=self.share_augment)  # (B, N, 3, T, S, S)
