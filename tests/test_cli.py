@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,3 +61,19 @@ def test_run_dry_run_accepts_both_spellings(capsys):
     dashed = capsys.readouterr().out
     main(["run", "--grid", "prp", "--dry_run"])
     assert capsys.readouterr().out == dashed and "prp-c3d-ucf101-quick" in dashed
+
+
+def test_a_sweep_prints_status_lines_not_lightning_noise(tmp_path, synthetic_cache, synthetic_root):
+    """What a user sees in the terminal: our status lines, and none of Lightning's product tips or its
+    notices about choices this package makes on purpose."""
+    command = ["vssl-bench", "run", "--grid", "smoke", "--scale", "quick", "--results", str(tmp_path),
+               "--trainer.max-epochs", "1", "--trainer.limit-train-batches", "2", "--trainer.limit-val-batches", "1",
+               "--trainer.limit-test-batches", "1", "--trainer.num-workers", "0"]
+    done = subprocess.run([str(Path(sys.executable).parent / command[0]), *command[1:]], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "VSSL_BENCH_CACHE": str(synthetic_cache)})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "sweep: 2/2 cells done, 0 failed" in output
+    for noise in ("Tip:", "litlogger", "litmodels", "but have no `validation_step`", "`on_after_batch_transfer`",
+                  "LeafSpec", "smaller than the logging interval"):
+        assert noise not in output, noise

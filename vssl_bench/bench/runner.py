@@ -12,6 +12,7 @@ import logging
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,32 @@ def share_cpu(ctx: RunContext, num_workers: int) -> None:
         torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - num_workers))
 
 
+# Lightning messages that say nothing about this run: advertising, and notices about choices this
+# package makes on purpose (pretext modules have no validation step; augmentation lives in the module).
+LIGHTNING_NOISE = (
+    r"You passed in a `val_dataloader` but have no `validation_step`",
+    r"You have overridden `on_after_batch_transfer` in `LightningModule` but have passed in a `LightningDataModule`",
+    r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # torch deprecation inside Lightning itself
+)
+
+
+class _NoAdvertising(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip: For seamless cloud" not in record.getMessage()
+
+
+def quiet_lightning() -> None:
+    """Drop Lightning's product tips and the notices above; every other warning stays."""
+    for pattern in LIGHTNING_NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        log_ = logging.getLogger(name)
+        if not any(isinstance(f, _NoAdvertising) for f in log_.filters):
+            log_.addFilter(_NoAdvertising())
+
+
 def make_trainer(ctx: RunContext, workdir: Path, epochs: int, **extra: Any) -> pl.Trainer:
+    quiet_lightning()
     opts = ctx.trainer
     workdir.mkdir(parents=True, exist_ok=True)
     if opts.logger == "wandb":
@@ -127,7 +153,8 @@ def make_trainer(ctx: RunContext, workdir: Path, epochs: int, **extra: Any) -> p
     kwargs: dict[str, Any] = dict(
         accelerator=opts.accelerator, devices=opts.devices, num_nodes=opts.num_nodes, strategy=opts.strategy,
         max_epochs=opts.max_epochs or epochs, logger=logger, default_root_dir=str(workdir),
-        enable_progress_bar=opts.progress_bar, enable_model_summary=False, log_every_n_steps=10,
+        enable_progress_bar=opts.progress_bar, enable_model_summary=False,
+        log_every_n_steps=1 if ctx.scale == "quick" else 10,  # a quick epoch has fewer than 10 batches
         num_sanity_val_steps=0,
     )
     if opts.precision:
