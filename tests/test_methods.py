@@ -118,3 +118,19 @@ def test_compiled_channels_last_backbone_keeps_plain_checkpoint_keys(synthetic_r
     path = tmp_path / "m.ckpt"
     t.save_checkpoint(path)
     assert load_backbone(build_backbone("r3d10", width=0.125), path) == len(model.backbone.state_dict())
+
+
+def test_momentum_encoders_follow_parameters_and_keep_their_own_batchnorm_statistics():
+    """MoCo/BYOL update the key encoder's parameters by EMA; its BatchNorm running statistics come
+    from the batches it normalises itself, never copied from the online network."""
+    from vssl_bench.methods.heads import ema_update, momentum_copy
+
+    online = torch.nn.Sequential(torch.nn.Conv3d(3, 4, 1), torch.nn.BatchNorm3d(4))
+    target = momentum_copy(online)
+    online(torch.randn(2, 3, 2, 4, 4) * 5 + 3)  # the online statistics move
+    with torch.no_grad():
+        online[0].weight.add_(1.0)
+    ema_update(target, online, 0.9)
+    assert torch.equal(target[1].running_mean, torch.zeros(4))
+    assert not torch.equal(online[1].running_mean, torch.zeros(4))
+    assert torch.allclose(target[0].weight, online[0].weight - 0.9)  # 0.9 w + 0.1 (w + 1)

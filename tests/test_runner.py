@@ -199,3 +199,57 @@ def test_a_cpu_bf16_sweep_is_refused_before_any_cell_runs(tmp_path):
     with pytest.raises(ConfigError, match="32-true"):
         sweep("smoke", ctx)
     assert not list(tmp_path.rglob("*.json"))  # no cell started, no failed records to clean up
+
+
+def test_rspnet_headline_rows_meet_the_1000_epoch_cell(tmp_path):
+    """RSPNet's Papers-With-Code rows (UCF101 3-fold Accuracy 93.7, HMDB51 Top-1 Accuracy 64.7) are in
+    the leaderboard under their own model name, and a run of the 1000-epoch cell is compared with them,
+    not with the 200-epoch rows."""
+    from vssl_bench.bench.records import write_record
+
+    cell = Cell("rspnet", "s3dg", "kinetics400", "1000ep")
+    assert cell in grid("rspnet") and cell.recipe == "experiments/rspnet/s3dg_k400_1000ep.yaml"
+    recipe = load_recipe(experiments_dir().parent / cell.recipe)
+    assert recipe["trainer"]["max_epochs"] == 1000 and finetune_splits(recipe["finetune"]["datasets"]["ucf101"]) == [1, 2, 3]
+    base = {"status": "ok", "cell": cell.id("paper"), "method": "rspnet", "backbone": "s3dg", "variant": "1000ep",
+            "pretrain_data": "kinetics400", "scale": "paper"}
+    for split, top1 in ((1, 90.0), (2, 91.0), (3, 92.0)):
+        write_record(tmp_path / "runs" / "c" / f"ft-ucf-{split}.json",
+                     {**base, "stage": f"finetune-ucf101-split{split}", "split": split, "dataset": "ucf101",
+                      "metrics": {"top1": top1}})
+    write_record(tmp_path / "runs" / "c" / "ft-hmdb.json",
+                 {**base, "stage": "finetune-hmdb51", "split": 1, "dataset": "hmdb51", "metrics": {"top1": 60.0}})
+    table = pd.read_csv(write_leaderboard(tmp_path)["csv"])
+    name = "RSPNet (S3D-G, K400, 1000 epochs)"
+    reported = table[(table["source"] == "reported") & (table["Model"] == name)].set_index(["Dataset", "Metric"])
+    assert reported.loc[("UCF101", "3-fold Accuracy"), "Value"] == 93.7
+    assert reported.loc[("HMDB51", "Top-1 Accuracy"), "Value"] == 64.7
+    mine = table[(table["source"] == "reproduced") & (table["Model"] == name)].set_index(["Dataset", "Metric"])
+    assert mine.loc[("UCF101", "3-fold Accuracy"), "delta"] == pytest.approx(91.0 - 93.7)
+    assert mine.loc[("HMDB51", "Top-1 Accuracy"), "delta"] == pytest.approx(60.0 - 64.7)
+    # the 200-epoch rows keep their own numbers
+    old = table[(table["source"] == "reported") & (table["Model"] == "RSPNet (S3D-G, K400)")]
+    assert set(old["Value"]) == {89.9, 59.6}
+
+
+def test_cells_outside_the_papers_say_so_in_the_recipe_and_the_leaderboard(tmp_path):
+    from vssl_bench.bench.records import write_record
+
+    paper_cells = {c for name in ("rspnet", "pace", "prp", "ascnet") for c in GRIDS[name]}
+    for cell in grid("all"):
+        recipe = load_recipe(experiments_dir().parent / cell.recipe)
+        in_paper = cell in paper_cells and not (cell.method == "pace" and cell.pretrain_data == "kinetics400")
+        assert bool(recipe.get("extrapolated")) == (not in_paper), cell
+    write_record(tmp_path / "runs" / "c" / "ft.json",
+                 {**_finetune_record(1, 50.0), "extrapolated": "RSPNet reports R3D-18, not R3D-10"})
+    table = pd.read_csv(write_leaderboard(tmp_path)["csv"])
+    assert "extrapolated" in table[table["source"] == "reproduced"]["note"].iloc[0]
+
+
+def test_pace_s3dg_is_evaluated_on_64x224_clips_as_pretrained():
+    recipe = load_recipe(experiments_dir() / "pace" / "s3dg_ucf101.yaml")
+    assert (recipe["model"]["clip_len"], recipe["model"]["crop_size"]) == (64, 224)
+    for dataset in ("ucf101", "hmdb51"):
+        spec = recipe["finetune"]["datasets"][dataset]
+        assert (spec["clip_len"], spec["crop_size"]) == (64, 224)
+    assert (recipe["retrieval"]["clip_len"], recipe["retrieval"]["crop_size"]) == (64, 224)

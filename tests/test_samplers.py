@@ -21,6 +21,17 @@ def test_rspnet_speeds_and_windows(num_frames):
         assert k[0] == k_neg[0]  # the speed negative comes from the key's own window
 
 
+
+def test_ascnet_reads_only_the_two_clips_it_uses():
+    """ASCNet pairs one video at two speeds; the same-speed key RSPNet needs is not even decoded."""
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        clips, targets = TwoSpeedSampler(16, 2, same_speed_key=False)(300, rng)
+        assert len(clips) == 2
+        first, other = clips
+        fast = targets["speed"] == 1
+        assert set(np.diff(first)) == {2 if fast else 1} and set(np.diff(other)) == {1 if fast else 2}
+
 def test_pace_label_is_the_stride_even_when_wrapping():
     rng = np.random.default_rng(1)
     seen = set()

@@ -62,7 +62,7 @@ def pretrain(recipe: str | None = None, method: str | None = None, backbone: str
     """
     recipe = load_recipe(resolve_recipe(recipe, method, backbone), scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
-    cell = Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"])
+    cell = Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"], recipe.get("variant", ""))
     print(pretrain_stage(recipe, ctx, cell.id(scale))[0])
 
 
@@ -78,7 +78,7 @@ def evaluate(recipe: str | None = None, method: str | None = None, backbone: str
     path = resolve_recipe(recipe, method, backbone)
     recipe = load_recipe(path, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
-    failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"]), ctx, path, scratch)
+    failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"], recipe.get("variant", "")), ctx, path, scratch)
     write_leaderboard(results)
     if failed:
         sys.exit(1)
@@ -96,7 +96,7 @@ def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: st
     path = resolve_recipe(recipe, method, backbone)
     spec = load_recipe(path, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
-    cell = Cell(spec["method"], spec["backbone"], spec["pretrain_data"])
+    cell = Cell(spec["method"], spec["backbone"], spec["pretrain_data"], spec.get("variant", ""))
     failed = run_cell(cell, ctx, path, scratch=checkpoint is None, sections=sections,
                       checkpoint=Path(checkpoint) if checkpoint else None, redo=True)
     write_leaderboard(results)

@@ -15,13 +15,16 @@ class Cell:
     method: str
     backbone: str
     pretrain_data: str  # the paper's pretraining set; the quick scale replaces it by synthetic data
+    variant: str = ""  # a second recipe of the same cell in the paper (RSPNet's 1000-epoch S3D-G: "1000ep")
 
     @property
     def recipe(self) -> str:
-        return f"experiments/{self.method}/{self.backbone}_{_short(self.pretrain_data)}.yaml"
+        suffix = f"_{self.variant}" if self.variant else ""
+        return f"experiments/{self.method}/{self.backbone}_{_short(self.pretrain_data)}{suffix}.yaml"
 
     def id(self, scale: str) -> str:
-        return f"{self.method}-{self.backbone}-{_short(self.pretrain_data)}-{scale}"
+        variant = f"-{self.variant}" if self.variant else ""
+        return f"{self.method}-{self.backbone}-{_short(self.pretrain_data)}{variant}-{scale}"
 
 
 def _short(data: str) -> str:
@@ -30,8 +33,10 @@ def _short(data: str) -> str:
 
 # the backbones and pretraining data each paper reports
 PAPER_GRIDS: dict[str, list[Cell]] = {
-    "rspnet": [Cell("rspnet", b, "kinetics400") for b in ("c3d", "r3d18", "r21d10", "s3dg")],
-    "pace": [Cell("pace", b, "ucf101") for b in ("c3d", "r3d10", "r21d10")] + [Cell("pace", "r21d10", "kinetics400")],
+    "rspnet": [Cell("rspnet", b, "kinetics400") for b in ("c3d", "r3d18", "r21d10", "s3dg")]
+    + [Cell("rspnet", "s3dg", "kinetics400", "1000ep")],  # the headline row: 1000 epochs
+    "pace": [Cell("pace", b, "ucf101") for b in ("c3d", "r3d10", "r21d10", "s3dg")]  # S3D-G: the README's command
+    + [Cell("pace", "r21d10", "kinetics400")],
     "prp": [Cell("prp", b, "ucf101") for b in ("c3d", "r3d10", "r21d10")],
     "ascnet": [Cell("ascnet", b, "kinetics400") for b in ("r3d18", "s3dg")],
 }

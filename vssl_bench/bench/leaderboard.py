@@ -27,9 +27,15 @@ COLUMNS = ["Task", "Dataset", "Metric", "Value", "Model", "method", "backbone", 
            "paper_value", "delta", "paper_title", "paper_url", "paper_date", "code_url", "note"]
 
 
-def model_name(method: str, backbone: str, pretrain: str) -> str:
-    """Papers-With-Code style: ``RSPNet (S3D-G, K400)``."""
-    return f"{METHOD_NAMES.get(method, method)} ({BACKBONE_NAMES.get(backbone, backbone)}, {DATA_NAMES.get(pretrain, pretrain)})"
+VARIANT_NAMES = {"1000ep": "1000 epochs"}
+
+
+def model_name(method: str, backbone: str, pretrain: str, variant: str = "") -> str:
+    """Papers-With-Code style: ``RSPNet (S3D-G, K400)``, ``RSPNet (S3D-G, K400, 1000 epochs)``."""
+    parts = [BACKBONE_NAMES.get(backbone, backbone), DATA_NAMES.get(pretrain, pretrain)]
+    if variant:
+        parts.append(VARIANT_NAMES.get(variant, variant))
+    return f"{METHOD_NAMES.get(method, method)} ({', '.join(parts)})"
 
 
 def reported_rows(path: Path) -> list[dict[str, Any]]:
@@ -37,12 +43,12 @@ def reported_rows(path: Path) -> list[dict[str, Any]]:
     papers = spec["papers"]
     rows = []
 
-    def base(method: str, backbone: str, pretrain: str, dataset: str, source: str) -> dict[str, Any]:
+    def base(method: str, backbone: str, pretrain: str, dataset: str, source: str, variant: str = "") -> dict[str, Any]:
         paper = papers[method]
-        return {"Dataset": DATA_NAMES[dataset], "Model": model_name(method, backbone, pretrain), "method": method,
-                "backbone": backbone, "pretrain_data": pretrain, "source": "reported", "scale": "paper",
-                "paper_title": paper["title"], "paper_url": paper["url"], "paper_date": paper["date"],
-                "code_url": paper["code"], "note": str(source)}
+        return {"Dataset": DATA_NAMES[dataset], "Model": model_name(method, backbone, pretrain, variant),
+                "method": method, "backbone": backbone, "pretrain_data": pretrain, "variant": variant,
+                "source": "reported", "scale": "paper", "paper_title": paper["title"], "paper_url": paper["url"],
+                "paper_date": paper["date"], "code_url": paper["code"], "note": str(source)}
 
     for method, backbone, pretrain, dataset, top1, _size, source in spec["finetune"]:
         rows.append({**base(method, backbone, pretrain, dataset, source), "Task": TASK_FT, "Metric": "Top-1 Accuracy",
@@ -51,6 +57,10 @@ def reported_rows(path: Path) -> list[dict[str, Any]]:
         for k, value in zip((1, 5, 10, 20, 50), values):
             rows.append({**base(method, backbone, pretrain, dataset, source), "Task": TASK_RETRIEVAL,
                          "Metric": f"R@{k}", "Value": float(value)})
+    for row in spec.get("headline", []):  # rows named exactly as Papers-With-Code lists them
+        rows.append({**base(row["method"], row["backbone"], row["pretrain"], row["dataset"], row["source"],
+                            row.get("variant", "")), "Task": TASK_FT, "Metric": row["metric"],
+                     "Value": float(row["value"])})
     return rows
 
 
@@ -75,10 +85,12 @@ def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         pretrain = r.get("pretrain_data", "none")
         common = {"Dataset": DATA_NAMES.get(r["dataset"], r["dataset"]), "method": r["method"],
                   "backbone": r["backbone"], "pretrain_data": pretrain,
-                  "Model": model_name(r["method"], r["backbone"], pretrain), "source": "reproduced",
+                  "Model": model_name(r["method"], r["backbone"], pretrain, r.get("variant", "")),
+                  "variant": r.get("variant", ""), "source": "reproduced",
                   "scale": r.get("scale", ""), "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
                   "note": f"{r.get('protocol') or ''} {r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip()
-                  + skipped_note(r, pretrained.get(r.get("cell"))),
+                  + skipped_note(r, pretrained.get(r.get("cell")))
+                  + ("; extrapolated: no paper recipe for this cell" if r.get("extrapolated") else ""),
                   "paper_pretrain_data": r.get("paper_pretrain_data", pretrain), "cell": r.get("cell", "")}
         metrics = r.get("metrics", {})
         if r["stage"].startswith("finetune"):
@@ -121,7 +133,10 @@ def build_table(reported: list[dict[str, Any]], reproduced: list[dict[str, Any]]
     table = pd.concat([rep, pd.DataFrame(reproduced)], ignore_index=True)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS)
-    key = ["Task", "Dataset", "Metric", "method", "backbone", "pretrain_data"]
+    key = ["Task", "Dataset", "Metric", "method", "backbone", "pretrain_data", "variant"]
+    for frame in (rep, table):
+        if not frame.empty:
+            frame["variant"] = frame["variant"].fillna("") if "variant" in frame else ""
     paper = rep[key + ["Value"]].rename(columns={"Value": "paper_value"}) if not rep.empty else None
     if paper is not None:
         table = table.merge(paper, on=key, how="left")

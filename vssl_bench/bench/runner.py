@@ -266,7 +266,8 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
     cell_id = f"scratch-{cell.backbone}-{ctx.scale}" if scratch else cell.id(ctx.scale)
     base = {"method": method, "backbone": cell.backbone, "pretrain_data": pretrain_data,
             "paper_pretrain_data": "none" if scratch else cell.pretrain_data, "cell": cell_id,
-            "recipe": str(recipe_path or cell.recipe)}
+            "recipe": str(recipe_path or cell.recipe), "extrapolated": recipe.get("extrapolated", ""),
+            "variant": "" if scratch else cell.variant}
     failed: list[str] = []
 
     def attempt(stage: str, fn, **fields: Any) -> Any:

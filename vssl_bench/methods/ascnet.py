@@ -46,14 +46,14 @@ class ASCNet(PretextMethod):
 
     @property
     def sampler(self) -> TwoSpeedSampler:
-        return TwoSpeedSampler(self.hparams.clip_len, self.hparams.speed_ratio)
+        return TwoSpeedSampler(self.hparams.clip_len, self.hparams.speed_ratio, same_speed_key=False)
 
     def pretext_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         hp = self.hparams
-        video = batch["video"]  # clips [window1 @ s, window2 @ s, window2 @ other speed]
+        video = batch["video"]  # clips [window1 @ s, window2 @ the other speed]: one video, two speeds
         b = video.shape[0]
         fast = batch["targets"]["speed"]
-        clips = torch.cat([video[:, 0], video[:, 2]])  # the same video at two different speeds
+        clips = torch.cat([video[:, 0], video[:, 1]])
         speeds = torch.cat([fast, 1 - fast])
         videos = torch.cat([batch["index"], batch["index"]])
         features = self.encode(clips)

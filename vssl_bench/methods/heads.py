@@ -45,10 +45,10 @@ def momentum_copy(module: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """Parameters only, as MoCo's and BYOL's code: the target's BatchNorm runs in training mode on its
+    own batches and keeps its own running statistics."""
     for t, o in zip(target.parameters(), online.parameters()):
         t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
-    for t, o in zip(target.buffers(), online.buffers()):
-        t.copy_(o)
 
 
 def world_size() -> int:

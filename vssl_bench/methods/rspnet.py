@@ -37,10 +37,12 @@ from vssl_bench.methods.losses import info_nce, margin_ranking
 class TwoSpeedSampler:
     """Two windows of ``speed_ratio x clip_len`` frames; clips [q, k, k_neg]; target ``speed`` (0 = 1x).
 
-    Also used by ASCNet, which reads the same clips."""
+    Also used by ASCNet with ``same_speed_key=False``: it reads only [q, k_neg] (the same video at two
+    speeds), so the clip it would never use is neither decoded nor augmented."""
 
     clip_len: int = 16
     speed_ratio: int = 2
+    same_speed_key: bool = True
 
     def window(self, num_frames: int, rng: np.random.Generator) -> int:
         return random_start(num_frames, self.speed_ratio * self.clip_len, rng)
@@ -53,6 +55,8 @@ class TwoSpeedSampler:
         w1, w2 = self.window(num_frames, rng), self.window(num_frames, rng)
         clips = [self.at_speed(w1, fast, num_frames), self.at_speed(w2, fast, num_frames),
                  self.at_speed(w2, not fast, num_frames)]
+        if not self.same_speed_key:
+            del clips[1]
         return clips, {"speed": int(fast)}
 
 
