@@ -134,3 +134,34 @@ def test_momentum_encoders_follow_parameters_and_keep_their_own_batchnorm_statis
     assert torch.equal(target[1].running_mean, torch.zeros(4))
     assert not torch.equal(online[1].running_mean, torch.zeros(4))
     assert torch.allclose(target[0].weight, online[0].weight - 0.9)  # 0.9 w + 0.1 (w + 1)
+
+
+def test_one_process_shuffling_bn_normalises_keys_in_shuffled_groups():
+    """With one process, keys are normalised by the statistics of random groups of the batch, not of the
+    whole batch (what the query saw); rows come back in their own order."""
+    from vssl_bench.methods.heads import shuffled_forward
+
+    torch.manual_seed(0)
+    x = torch.randn(8, 3) * torch.arange(1, 9.0)[:, None]
+    bn = torch.nn.BatchNorm1d(3, affine=False).train()
+    whole = bn(x)
+    torch.manual_seed(1)
+    grouped = shuffled_forward(bn, x, groups=2)
+    torch.manual_seed(1)
+    order = torch.randperm(8)
+    for part in torch.tensor_split(order, 2):
+        mean, var = x[part].mean(0), x[part].var(0, unbiased=False)
+        assert torch.allclose(grouped[part], (x[part] - mean) / torch.sqrt(var + bn.eps), atol=1e-5)
+    assert not torch.allclose(grouped, whole, atol=1e-3)
+    linear = torch.nn.Linear(3, 2)  # no batch statistics: the shuffle must be invisible
+    assert torch.allclose(shuffled_forward(linear, x, groups=4), linear(x), atol=1e-6)
+    assert torch.equal(shuffled_forward(bn, x, groups=1), bn(x))
+
+
+def test_rspnet_records_how_it_shuffled_bn(synthetic_root, tmp_path):
+    torch.manual_seed(0)
+    model = METHODS["rspnet"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, shuffle_groups=2,
+                              **SMALL["rspnet"])
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    trainer(tmp_path, 1).fit(model, data)
+    assert model.protocol_notes["shuffle_bn"].startswith("emulated on one process") and "2 groups" in model.protocol_notes["shuffle_bn"]

@@ -192,7 +192,8 @@ def _done(ctx: RunContext, cell_id: str, stage: str) -> dict[str, Any] | None:
 # --- stages ------------------------------------------------------------------------------------------
 def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> tuple[Path, dict[str, Any]]:
     """Train the method; returns the checkpoint (the epoch with the lowest mean training loss, as
-    RSPNet selects it, else the last) and the count of videos replaced because they did not decode."""
+    RSPNet selects it, else the last) and record fields: the count of videos replaced because they
+    did not decode, and the method's protocol notes (how it ran, e.g. RSPNet's shuffling BN)."""
     workdir = ctx.work / cell_id / "pretrain"
     pl.seed_everything(ctx.seed, workers=True)
     method = METHODS[recipe["method"]](**checked_arguments(METHODS[recipe["method"]], recipe["model"], "model"))
@@ -205,7 +206,8 @@ def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> tuple[Pat
                            **{k: v for k, v in recipe["trainer"].items() if k != "max_epochs"})
     last = workdir / "checkpoints" / "last.ckpt"
     trainer.fit(method, data, ckpt_path=str(last) if last.is_file() else None)
-    return Path(best.best_model_path or last), method.skipped_videos.record(trainer)
+    return Path(best.best_model_path or last), {"skipped_videos": method.skipped_videos.record(trainer),
+                                                "protocol_notes": method.protocol_notes}
 
 
 def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
@@ -296,8 +298,8 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
         raise ConfigError(f"checkpoint {checkpoint} not found; pass a .ckpt from pretraining or a state_dict file.")
     if not scratch and checkpoint is None:
         def do_pretrain():
-            ckpt, skipped = pretrain(recipe, ctx, cell_id)
-            return {}, {"checkpoint": str(ckpt), "config": recipe, "skipped_videos": skipped}
+            ckpt, extra = pretrain(recipe, ctx, cell_id)
+            return {}, {"checkpoint": str(ckpt), "config": recipe, **extra}
 
         done = attempt("pretrain", do_pretrain, dataset=pretrain_data, split="train")
         if done is None:

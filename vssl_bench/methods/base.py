@@ -81,6 +81,7 @@ class PretextMethod(pl.LightningModule):
             self.backbone = self.backbone.to(memory_format=torch.channels_last_3d)
         self.augment = ClipAugment(size=crop_size, **(augment or {}))
         self.share_augment: list[int] | None = None  # clips that reuse another clip's augmentation
+        self.protocol_notes: dict[str, str] = {}  # how this run carried out the protocol, for the record
 
     # --- what a method provides -----------------------------------------------------------------
     @property

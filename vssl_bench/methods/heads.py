@@ -66,12 +66,22 @@ def gather_all(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def shuffled_forward(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def shuffled_forward(encoder: nn.Module, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
     """MoCo's shuffling BN: run the key encoder on a batch shuffled across ranks, then unshuffle,
-    so batch statistics never mix a query's own key with it. A plain forward on one process."""
+    so a key is never normalised with the statistics its own query saw.
+
+    On one process there are no other ranks to shuffle with, so it is emulated as single-GPU MoCo
+    ports do: the batch is shuffled and split into ``groups`` parts, each run (and BatchNorm-normalised)
+    on its own, then put back in order. ``groups=1`` is a plain forward."""
     n = world_size()
     if n == 1:
-        return encoder(x)
+        if groups <= 1:
+            return encoder(x)
+        order = torch.randperm(x.shape[0], device=x.device)
+        parts = [encoder(x[part]) for part in torch.tensor_split(order, min(groups, x.shape[0]))]
+        restored = parts[0].new_empty((x.shape[0], *parts[0].shape[1:]))
+        restored[order] = torch.cat(parts)
+        return restored
     everything = gather_all(x)
     order = torch.randperm(everything.shape[0], device=x.device)
     dist.broadcast(order, src=0)

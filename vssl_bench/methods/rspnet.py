@@ -13,7 +13,9 @@ Appearance-focused video instance discrimination (A head). Two InfoNCE terms aga
 q_A against k_A (same speed) and q_A against k-_A (other speed): clips of one video are positives
 whatever their speed. The queue is filled with k-_A, gathered from every rank.
 
-Keys come from a momentum encoder (m = 0.999) run with shuffling BN across ranks. Both heads are
+Keys come from a momentum encoder (m = 0.999) run with shuffling BN across ranks; the official code
+refuses to run on one GPU for want of it, so on one process the key batch is shuffled and split into
+``shuffle_groups`` parts normalised separately (single-GPU MoCo's emulation, logged). Both heads are
 ``Linear(D, 128)`` on the pooled backbone feature, L2-normalised. Loss = A (CE1 + CE2) + M ranking
 with A = M = 1. Queue 16384, T = 0.07. The paper describes the ranking as a triplet loss over three
 clips; the code's batched form above is what produced the reported numbers.
@@ -21,6 +23,7 @@ clips; the code's batched form above is what produced the reported numbers.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +34,8 @@ from vssl_bench.data.sampling import random_start, strided_clip
 from vssl_bench.methods.base import PretextMethod
 from vssl_bench.methods.heads import FeatureQueue, LinearHead, ema_update, momentum_copy, shuffled_forward
 from vssl_bench.methods.losses import info_nce, margin_ranking
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,11 +68,11 @@ class TwoSpeedSampler:
 class RSPNet(PretextMethod):
     """Args (besides :class:`PretextMethod`'s): ``proj_dim`` 128, ``queue_size`` 16384,
     ``key_momentum`` 0.999, ``temperature`` 0.07, ``margin`` 2.0, ``weight_a``/``weight_m`` 1.0,
-    ``speed_ratio`` 2 (speeds 1x and 2x)."""
+    ``speed_ratio`` 2 (speeds 1x and 2x), ``shuffle_groups`` 4 (one-process shuffling-BN emulation)."""
 
     def __init__(self, *args: Any, proj_dim: int = 128, queue_size: int = 16384, key_momentum: float = 0.999,
                  temperature: float = 0.07, margin: float = 2.0, weight_a: float = 1.0, weight_m: float = 1.0,
-                 speed_ratio: int = 2, **kwargs: Any) -> None:
+                 speed_ratio: int = 2, shuffle_groups: int = 4, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.save_hyperparameters()
         dim = self.backbone.feature_dim
@@ -83,12 +88,21 @@ class RSPNet(PretextMethod):
     def sampler(self) -> TwoSpeedSampler:
         return TwoSpeedSampler(self.hparams.clip_len, self.hparams.speed_ratio)
 
+    def on_fit_start(self) -> None:
+        super().on_fit_start()
+        if self.trainer.world_size > 1:
+            self.protocol_notes["shuffle_bn"] = f"across {self.trainer.world_size} ranks"
+        else:
+            self.protocol_notes["shuffle_bn"] = (f"emulated on one process: keys shuffled, {self.hparams.shuffle_groups} "
+                                                 "groups normalised separately")
+        log.info("RSPNet shuffling BN: %s", self.protocol_notes["shuffle_bn"])
+
     def _keys(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         def encoder(x: torch.Tensor) -> torch.Tensor:
             f = self.key_backbone(x)
             return torch.cat([self.key_head_a(f), self.key_head_m(f)], 1)
 
-        out = shuffled_forward(encoder, clips)
+        out = shuffled_forward(encoder, clips, groups=self.hparams.shuffle_groups)
         d = self.hparams.proj_dim
         return out[:, :d], out[:, d:]
 
