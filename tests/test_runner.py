@@ -13,6 +13,7 @@ from vssl_bench.bench.runner import (
     RunContext,
     SweepProgress,
     TrainerOptions,
+    finetune,
     finetune_splits,
     finish_logger,
     retrieve,
@@ -253,3 +254,39 @@ def test_pace_s3dg_is_evaluated_on_64x224_clips_as_pretrained():
         spec = recipe["finetune"]["datasets"][dataset]
         assert (spec["clip_len"], spec["crop_size"]) == (64, 224)
     assert (recipe["retrieval"]["clip_len"], recipe["retrieval"]["crop_size"]) == (64, 224)
+
+
+@pytest.mark.parametrize("select", ["last", "best_val", "best_test"])
+def test_finetune_tests_the_epoch_its_protocol_selects(select, tmp_path, synthetic_root):
+    """``last`` tests the final epoch; ``best_val`` the lowest loss on videos held out of the train
+    split (PRP); ``best_test`` the best top-1 on the test split (RSPNet). The last epoch's number is
+    recorded whatever the selection."""
+    recipe = load_recipe(experiments_dir() / "prp" / "r3d10_ucf101.yaml", "quick")
+    recipe["finetune"]["select"] = select
+    recipe["finetune"]["datasets"]["synthetic"].update(epochs=4, heldout=20)
+    ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(
+        limit_train_batches=2, limit_val_batches=3, limit_test_batches=2, num_workers=0))
+    metrics, _ = finetune(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "ft")
+    log = pd.read_csv(next((tmp_path / "ft").rglob("metrics.csv")))
+    val = log.dropna(subset=["val/top1"]) if "val/top1" in log else log.iloc[0:0]
+    assert metrics["select"] == select and "top1_last" in metrics
+    if select == "last":
+        assert val.empty and metrics["selected_epoch"] == 3 and metrics["top1"] == metrics["top1_last"]
+    elif select == "best_val":
+        assert set(val["val/videos"]) == {20.0}  # the held-out videos, not the test split
+        assert metrics["selected_epoch"] == int(val.loc[val["val/loss"].idxmin(), "epoch"])
+    else:
+        assert set(val["val/videos"]) == {48.0}  # 3 batches of the test split
+        assert metrics["selected_epoch"] == int(val.loc[val["val/top1"].idxmax(), "epoch"])
+    assert len(val) == (0 if select == "last" else 4)
+
+
+def test_held_out_videos_leave_the_training_set():
+    from vssl_bench.data.datamodule import VideoDataModule
+
+    data = VideoDataModule("synthetic", mode="finetune", heldout=30, seed=3)
+    train, held = data.index("train").samples, data.index("heldout").samples
+    assert len(held) == 30 and not set(train) & set(held)
+    assert held == VideoDataModule("synthetic", mode="finetune", heldout=30, seed=3).index("heldout").samples
+    with pytest.raises(ConfigError, match="heldout=5000"):
+        VideoDataModule("synthetic", mode="finetune", heldout=5000).index("train")

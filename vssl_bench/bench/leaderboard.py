@@ -76,6 +76,14 @@ def skipped_note(stage: dict[str, Any], pretrain: dict[str, Any] | None) -> str:
     return f"; {', '.join(parts)} (undecodable)" if parts else ""
 
 
+def selection_note(metrics: dict[str, Any]) -> str:
+    """Which fine-tuning epoch the number is from, and the last epoch's number when they differ."""
+    select = metrics.get("select", "last")
+    if select == "last" or "top1_last" not in metrics:
+        return ""
+    return f"; {select} epoch {metrics.get('selected_epoch')} (last epoch: {metrics['top1_last']:.2f})"
+
+
 def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     pretrained = {r.get("cell"): r for r in records if r.get("stage") == "pretrain" and r.get("status") == "ok"}
@@ -95,7 +103,8 @@ def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         metrics = r.get("metrics", {})
         if r["stage"].startswith("finetune"):
             if r.get("split", 1) == 1:  # the papers' number; splits 2 and 3 only enter the 3-fold mean
-                rows.append({**common, "Task": TASK_FT, "Metric": "Top-1 Accuracy", "Value": round(metrics["top1"], 2)})
+                rows.append({**common, "Task": TASK_FT, "Metric": "Top-1 Accuracy", "Value": round(metrics["top1"], 2),
+                             "note": common["note"] + selection_note(metrics)})
         elif r["stage"].startswith("retrieval"):
             for k in (1, 5, 10, 20, 50):
                 if f"R@{k}" in metrics:

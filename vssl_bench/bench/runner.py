@@ -210,30 +210,63 @@ def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> tuple[Pat
                                                 "protocol_notes": method.protocol_notes}
 
 
+SELECTIONS = {  # which fine-tuning epoch is tested: (metric monitored each epoch, mode)
+    "last": None,
+    "best_val": ("val/loss", "min"),  # PRP: lowest loss on videos held out of the train split
+    "best_test": ("val/top1", "max"),  # RSPNet: highest top-1 on the test split (1 centre clip)
+}
+
+
 def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
              workdir: Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fine-tune and test. ``finetune.select`` says which epoch is tested, as the paper did (``last``,
+    ``best_val`` on ``heldout`` training videos, ``best_test``); the last epoch's numbers are always
+    recorded too (``top1_last``), so a selected number can be read beside an unselected one."""
     proto = recipe["finetune"]
     spec = proto["datasets"][dataset]
+    select = proto.get("select", "last")
+    if select not in SELECTIONS:
+        raise ConfigError(f"finetune.select={select!r}: use last, best_val or best_test.")
+    heldout = spec.get("heldout", 0) if select == "best_val" else 0
+    if select == "best_val" and not heldout:
+        raise ConfigError(f"finetune.select=best_val needs finetune.datasets.{dataset}.heldout (videos held out "
+                          "of the train split, PRP: 800 UCF101 / 400 HMDB51).")
     pl.seed_everything(ctx.seed, workers=True)
     data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), split=spec.get("split", 1),
                            mode="finetune", clip_len=spec["clip_len"], eval_clips=spec["eval_clips"],
                            frame_size=tuple(spec.get("frame_size", recipe["data"]["frame_size"])),
                            batch_size=spec["batch_size"], num_workers=loader_workers(recipe, ctx),
-                           seed=ctx.seed)
+                           seed=ctx.seed, heldout=heldout)
     share_cpu(ctx, data.num_workers)
     model = FineTuner(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
                       bn_momentum=recipe["model"].get("bn_momentum"),
                       num_classes=data.num_classes, init=str(init) if init else None,
                       linear_probe=spec.get("linear_probe", False), crop_size=spec["crop_size"],
                       train_augment=proto.get("train_augment"), eval_crop=proto["eval_crop"],
-                      normalize=proto["normalize"], optimizer=spec.get("optimizer", "sgd"), lr=spec["lr"], weight_decay=spec.get("weight_decay", 1e-4),
-                      schedule=spec.get("schedule", "cosine"), milestones=spec.get("milestones"))
-    trainer = make_trainer(ctx, workdir, spec["epochs"], check_val_every_n_epoch=spec.get("val_every", 1000))
+                      normalize=proto["normalize"], optimizer=spec.get("optimizer", "sgd"), lr=spec["lr"],
+                      weight_decay=spec.get("weight_decay", 1e-4), schedule=spec.get("schedule", "cosine"),
+                      milestones=spec.get("milestones"), eta_min_ratio=spec.get("eta_min_ratio", 0.0))
+    callbacks, val_every = [], spec.get("val_every", 1000)
+    if SELECTIONS[select]:
+        monitor, mode = SELECTIONS[select]
+        callbacks.append(ModelCheckpoint(dirpath=workdir / "checkpoints", filename="selected-{epoch}",
+                                         monitor=monitor, mode=mode, save_top_k=1))
+        val_every = spec.get("val_every", 1)
+    trainer = make_trainer(ctx, workdir, spec["epochs"], check_val_every_n_epoch=val_every, callbacks=callbacks)
     trainer.fit(model, data)
-    trainer.test(model, data, verbose=False)
+    trainer.test(model, data, verbose=False)  # the last epoch
+    last = dict(model.results)
+    metrics: dict[str, Any] = {"select": select, "top1_last": 100 * last["test/top1"], "top5_last": 100 * last["test/top5"]}
+    if callbacks and callbacks[0].best_model_path:
+        model.skipped_videos.dropped, model.skipped_videos.reasons = 0, []  # the same videos are tested again
+        best = callbacks[0].best_model_path
+        trainer.test(model, data, ckpt_path=best, verbose=False, weights_only=False)
+        metrics["selected_epoch"] = int(torch.load(best, map_location="cpu", weights_only=False)["epoch"])
+    else:
+        metrics["selected_epoch"] = trainer.current_epoch - 1
     return {"top1": 100 * model.results["test/top1"], "top5": 100 * model.results["test/top5"],
             "videos": model.results["test/videos"], "undecodable_videos": model.results["test/undecodable_videos"],
-            "loaded_tensors": model.loaded_tensors}, model.skipped_videos.record(trainer)
+            "loaded_tensors": model.loaded_tensors, **metrics}, model.skipped_videos.record(trainer)
 
 
 def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,

@@ -152,6 +152,8 @@ class VideoDataModule(pl.LightningDataModule):
         missing: ``error`` on videos listed but absent, or ``skip`` them with a warning.
         seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
         repeat: passes over the training list per epoch (Pace's official epoch repeats it 10 times).
+        heldout: training videos held out (drawn with ``seed``) as the validation set, as PRP holds
+            out 800 UCF101 / 400 HMDB51 videos; 0 validates on the test split (RSPNet's protocol).
     """
 
     def __init__(
@@ -174,6 +176,7 @@ class VideoDataModule(pl.LightningDataModule):
         decode_threads: int = 1,
         seed: int = 0,
         repeat: int = 1,
+        heldout: int = 0,
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -182,24 +185,40 @@ class VideoDataModule(pl.LightningDataModule):
                             ("val_clips", val_clips), ("batch_size", batch_size)):
             if value < 1:
                 raise ConfigError(f"{name}={value}: must be at least 1.")
-        if num_workers < 0:
-            raise ConfigError(f"num_workers={num_workers}: must be 0 or more.")
+        if num_workers < 0 or heldout < 0:
+            raise ConfigError(f"num_workers={num_workers}, heldout={heldout}: must be 0 or more.")
         self.dataset, self.root, self.split, self.annotations = dataset, root, split, annotations
         self.mode, self.clip_len, self.stride = mode, clip_len, stride
         self.eval_clips, self.val_clips = eval_clips, val_clips
         self.frame_size = tuple(frame_size)
         self.batch_size, self.num_workers, self.missing = batch_size, num_workers, missing
         self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
-        self.decode_threads, self.seed, self.repeat = decode_threads, seed, repeat
+        self.decode_threads, self.seed, self.repeat, self.heldout = decode_threads, seed, repeat, heldout
         self.sampler: ClipSampler | None = None
         self._indexes: dict[str, VideoIndex] = {}
 
     # indexes ----------------------------------------------------------------------------------------
     def index(self, subset: str) -> VideoIndex:
+        """``train``, ``test``, or ``heldout`` (the held-out part of the train split; ``train`` is the rest)."""
         if subset not in self._indexes:
-            self._indexes[subset] = build_index(self.dataset, self.root, subset, self.split, self.missing,
-                                                self.annotations)
+            if subset in ("train", "heldout") and self.heldout:
+                self._hold_out()
+            elif subset == "heldout":
+                raise ConfigError("no held-out videos: set heldout > 0 to validate on part of the train split.")
+            else:
+                self._indexes[subset] = build_index(self.dataset, self.root, subset, self.split, self.missing,
+                                                    self.annotations)
         return self._indexes[subset]
+
+    def _hold_out(self) -> None:
+        full = build_index(self.dataset, self.root, "train", self.split, self.missing, self.annotations)
+        if self.heldout >= len(full.samples):
+            raise ConfigError(f"heldout={self.heldout}: the {self.dataset} train split has only {len(full.samples)} "
+                              "videos; hold out fewer.")
+        chosen = set(np.random.default_rng(self.seed).choice(len(full.samples), self.heldout, replace=False).tolist())
+        self._indexes["train"] = VideoIndex([s for i, s in enumerate(full.samples) if i not in chosen], full.classes)
+        self._indexes["heldout"] = VideoIndex([s for i, s in enumerate(full.samples) if i in chosen], full.classes)
+        self._indexes["train"].absent = full.absent
 
     @property
     def num_classes(self) -> int:
@@ -245,7 +264,8 @@ class VideoDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         if self.mode != "finetune":
             return []  # type: ignore[return-value]
-        return self._loader("test", EvenClipsSampler(self.clip_len, self.val_clips, self.stride), train=False)
+        subset = "heldout" if self.heldout else "test"
+        return self._loader(subset, EvenClipsSampler(self.clip_len, self.val_clips, self.stride), train=False)
 
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
         clips = EvenClipsSampler(self.clip_len, self.eval_clips, self.stride)

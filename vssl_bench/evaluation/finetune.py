@@ -37,6 +37,7 @@ class FineTuner(pl.LightningModule):
         optimizer: ``sgd`` (every paper's protocol) or ``adam`` (the quick scale: narrow networks
             learn the synthetic data far faster with it).
         lr, momentum, weight_decay, schedule, milestones, gamma: the optimiser and its per-epoch schedule.
+        eta_min_ratio: where the cosine schedule ends, as a fraction of ``lr`` (RSPNet: 1/1000).
         dropout: before the classifier.
     """
 
@@ -59,6 +60,7 @@ class FineTuner(pl.LightningModule):
         schedule: Literal["cosine", "step", "constant"] = "cosine",
         milestones: list[int] | None = None,
         gamma: float = 0.1,
+        eta_min_ratio: float = 0.0,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
@@ -128,12 +130,13 @@ class FineTuner(pl.LightningModule):
         logits, labels = gathered["logits"][keep], gathered["label"][keep]
         classes = self.hparams.num_classes
         metrics = {
+            f"{prefix}/loss": F.cross_entropy(logits, labels) if len(labels) else torch.tensor(float("nan")),
             f"{prefix}/top1": multiclass_accuracy(logits, labels, classes, top_k=1, average="micro"),
             f"{prefix}/top5": multiclass_accuracy(logits, labels, classes, top_k=min(5, classes), average="micro"),
             f"{prefix}/videos": torch.tensor(float(keep.sum())),
             f"{prefix}/undecodable_videos": torch.tensor(float((first & ~gathered["valid"].bool()).sum())),
         }
-        self.log_dict(metrics, rank_zero_only=True, sync_dist=False)
+        self.log_dict(metrics, sync_dist=False)  # gathered already: every rank holds the same values
         self.results.update({k: float(v) for k, v in metrics.items()})
 
     def on_validation_epoch_end(self) -> None:
@@ -151,7 +154,7 @@ class FineTuner(pl.LightningModule):
             opt = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
         epochs = max(1, self.trainer.max_epochs or 1)
         if hp.schedule == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=hp.lr * hp.eta_min_ratio)
         elif hp.schedule == "step":
             sched = torch.optim.lr_scheduler.MultiStepLR(opt, hp.milestones or [], hp.gamma)
         else:
