@@ -51,3 +51,28 @@ def test_weighted_reconstruction_ignores_masked_frames():
     weight = torch.ones_like(pred)
     assert weighted_reconstruction(pred, target, weight, torch.tensor([[1.0, 0.0, 1.0, 1.0]])).item() == 0.0
     assert weighted_reconstruction(pred, target, weight, torch.ones(1, 4)).item() == 25.0
+
+
+def test_weighted_reconstruction_averages_per_sample_then_over_the_batch():
+    """PRP's official loss: a rate-1 sample (every other frame left out) weighs as much as a sample
+    with all frames real; a global sum/count would weigh it half."""
+    pred, target = torch.zeros(2, 1, 4, 1, 1), torch.zeros(2, 1, 4, 1, 1)
+    target[0] = 1.0  # squared error 1 on the masked-half sample
+    target[1] = 2.0  # squared error 4 on the full sample
+    mask = torch.tensor([[1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    assert weighted_reconstruction(pred, target, torch.ones_like(pred), mask).item() == 2.5  # (1 + 4) / 2
+
+
+def test_motion_attention_is_one_mask_per_16_frame_chunk_scaled_on_its_own():
+    """Chunk 1 moves a lot, chunk 2 barely: each still spans [0.8, 2.0], and every frame of a chunk
+    gets the same mask."""
+    clip = torch.zeros(1, 1, 32, 32, 32)
+    for t in range(16):
+        clip[:, :, t, 0:8, 2 * t:2 * t + 4] = 1.0  # fast, top rows
+        clip[:, :, 16 + t, 24:32, t // 4:t // 4 + 4] = 0.1  # slow and faint, bottom rows
+    w = motion_attention(clip)
+    for chunk in (w[:, :, :16], w[:, :, 16:]):
+        assert torch.isclose(chunk.min(), torch.tensor(0.8), atol=1e-4)
+        assert torch.isclose(chunk.max(), torch.tensor(2.0), atol=1e-4)
+        assert torch.equal(chunk, chunk[:, :, :1].expand_as(chunk))
+    assert w[0, 0, 0, :8].mean() > w[0, 0, 0, 24:].mean() and w[0, 0, 16, 24:].mean() > w[0, 0, 16, :8].mean()

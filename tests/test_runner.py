@@ -16,6 +16,7 @@ from vssl_bench.bench.runner import (
     finetune,
     finetune_splits,
     finish_logger,
+    pretrain,
     retrieve,
     run_cell,
     sweep,
@@ -290,3 +291,32 @@ def test_held_out_videos_leave_the_training_set():
     assert held == VideoDataModule("synthetic", mode="finetune", heldout=30, seed=3).index("heldout").samples
     with pytest.raises(ConfigError, match="heldout=5000"):
         VideoDataModule("synthetic", mode="finetune", heldout=5000).index("train")
+
+
+
+def test_pretraining_keeps_the_checkpoint_its_paper_kept(tmp_path, synthetic_root):
+    """PRP: the epoch with the lowest pretext loss on held-out training videos, with the LR on a plateau
+    schedule of that loss; Pace: the last epoch."""
+    import torch
+
+    ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(
+        max_epochs=3, limit_train_batches=2, limit_val_batches=1, num_workers=0))
+    prp = load_recipe(experiments_dir() / "prp" / "r3d10_ucf101.yaml", "quick")
+    assert prp["checkpoint"] == "best_val_loss" and prp["model"]["schedule"] == "plateau"
+    chosen, extra = pretrain(prp, ctx, "prp-cell")
+    assert extra["pretrain_checkpoint"] == "best_val_loss"
+    log = pd.read_csv(next((tmp_path / "work" / "prp-cell").rglob("metrics.csv")))
+    val = log.dropna(subset=["val/loss"])
+    assert len(val) == 3
+    assert torch.load(chosen, weights_only=False)["epoch"] == int(val.loc[val["val/loss"].idxmin(), "epoch"])
+    pace = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
+    chosen, extra = pretrain(pace, ctx, "pace-cell")
+    assert extra["pretrain_checkpoint"] == "last" and chosen.name == "last.ckpt"
+    assert torch.load(chosen, weights_only=False)["global_step"] == 6  # 3 epochs x 2 batches: the end
+
+
+def test_a_plateau_schedule_without_held_out_videos_is_refused(tmp_path):
+    recipe = load_recipe(experiments_dir() / "prp" / "r3d10_ucf101.yaml", "quick")
+    recipe["data"]["heldout"] = 0
+    with pytest.raises(ConfigError, match="heldout"):
+        pretrain(recipe, RunContext(scale="quick", results=tmp_path), "cell")

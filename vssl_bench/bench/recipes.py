@@ -2,8 +2,8 @@
 
 A recipe has the sections ``model`` (the method's constructor arguments), ``data`` (the data
 module's), ``trainer`` (Lightning's), ``finetune`` and ``retrieval`` (the downstream protocols). The
-``quick`` scale deep-merges ``experiments/scales/quick.yaml`` over it (its ``model_by_method``
-section applies per method); ``datasets`` entries are replaced, not merged. That file is the only
+``quick`` scale deep-merges ``experiments/scales/quick.yaml`` over it (its ``model_by_method`` and
+``data_by_method`` sections apply per method); ``datasets`` entries are replaced, not merged. That file is the only
 place that shrinks a recipe.
 """
 
@@ -58,7 +58,9 @@ def load_recipe(path: str | Path, scale: str = "paper") -> dict[str, Any]:
     if scale == "quick":
         quick = read_yaml(EXPERIMENTS / "scales" / "quick.yaml")
         per_method = quick.pop("model_by_method", {}).get(recipe["method"], {})
+        data_per_method = quick.pop("data_by_method", {}).get(recipe["method"], {})
         recipe = merge(recipe, quick)
         recipe["model"] = merge(recipe["model"], per_method)
+        recipe["data"] = merge(recipe["data"], data_per_method)
     recipe["scale"] = scale
     return recipe

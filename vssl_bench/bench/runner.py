@@ -190,24 +190,38 @@ def _done(ctx: RunContext, cell_id: str, stage: str) -> dict[str, Any] | None:
 
 
 # --- stages ------------------------------------------------------------------------------------------
+PRETRAIN_CHECKPOINTS = {  # which pretraining epoch goes downstream: (metric monitored, mode)
+    "lowest_train_loss": ("train/epoch_loss", "min"),  # RSPNet's model_best.pth.tar
+    "best_val_loss": ("val/loss", "min"),  # PRP: on the held-out videos (data.heldout)
+    "last": None,  # Pace: the last epoch
+}
+
+
 def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> tuple[Path, dict[str, Any]]:
-    """Train the method; returns the checkpoint (the epoch with the lowest mean training loss, as
-    RSPNet selects it, else the last) and record fields: the count of videos replaced because they
-    did not decode, and the method's protocol notes (how it ran, e.g. RSPNet's shuffling BN)."""
+    """Train the method; returns the checkpoint the paper would fine-tune (recipe ``checkpoint``:
+    ``lowest_train_loss``, ``best_val_loss`` or ``last``) and record fields: the count of videos
+    replaced because they did not decode, and the method's protocol notes (e.g. RSPNet's shuffling BN)."""
+    choice = recipe.get("checkpoint", "lowest_train_loss")
+    if choice not in PRETRAIN_CHECKPOINTS:
+        raise ConfigError(f"checkpoint={choice!r}: use lowest_train_loss, best_val_loss or last.")
+    if choice == "best_val_loss" and not recipe["data"].get("heldout"):
+        raise ConfigError("checkpoint=best_val_loss needs held-out videos: set data.heldout (PRP: 800).")
     workdir = ctx.work / cell_id / "pretrain"
     pl.seed_everything(ctx.seed, workers=True)
     method = METHODS[recipe["method"]](**checked_arguments(METHODS[recipe["method"]], recipe["model"], "model"))
     data = VideoDataModule(**{**recipe["data"], "root": dataset_root(recipe["data"]["dataset"], ctx),
                               "mode": "pretrain", "seed": ctx.seed, "num_workers": loader_workers(recipe, ctx)})
     share_cpu(ctx, data.num_workers)
-    best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor="train/epoch_loss",
-                           mode="min", save_last=True, save_on_train_epoch_end=True)
+    monitor, mode = PRETRAIN_CHECKPOINTS[choice] or (None, "min")
+    best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor=monitor, mode=mode,
+                           save_last=True, save_on_train_epoch_end=monitor != "val/loss", save_top_k=1 if monitor else 0)
     trainer = make_trainer(ctx, workdir, recipe["trainer"].get("max_epochs", 1), callbacks=[best],
                            **{k: v for k, v in recipe["trainer"].items() if k != "max_epochs"})
     last = workdir / "checkpoints" / "last.ckpt"
     trainer.fit(method, data, ckpt_path=str(last) if last.is_file() else None)
-    return Path(best.best_model_path or last), {"skipped_videos": method.skipped_videos.record(trainer),
-                                                "protocol_notes": method.protocol_notes}
+    chosen = Path(best.best_model_path) if monitor and best.best_model_path else last
+    return chosen, {"skipped_videos": method.skipped_videos.record(trainer), "protocol_notes": method.protocol_notes,
+                    "pretrain_checkpoint": choice}
 
 
 SELECTIONS = {  # which fine-tuning epoch is tested: (metric monitored each epoch, mode)

@@ -153,7 +153,8 @@ class VideoDataModule(pl.LightningDataModule):
         seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
         repeat: passes over the training list per epoch (Pace's official epoch repeats it 10 times).
         heldout: training videos held out (drawn with ``seed``) as the validation set, as PRP holds
-            out 800 UCF101 / 400 HMDB51 videos; 0 validates on the test split (RSPNet's protocol).
+            out 800 UCF101 / 400 HMDB51 videos; 0 validates fine-tuning on the test split (RSPNet's
+            protocol) and pretraining not at all.
     """
 
     def __init__(
@@ -262,6 +263,9 @@ class VideoDataModule(pl.LightningDataModule):
         raise ConfigError("retrieval has no training loader; use mode=finetune or pretrain to train.")
 
     def val_dataloader(self) -> DataLoader:
+        if self.mode == "pretrain" and self.heldout:  # PRP validates its pretext loss on held-out videos
+            assert self.sampler is not None
+            return self._loader("heldout", self.sampler, train=False)
         if self.mode != "finetune":
             return []  # type: ignore[return-value]
         subset = "heldout" if self.heldout else "test"

@@ -35,7 +35,9 @@ class PretextMethod(pl.LightningModule):
         lr: base learning rate.
         lr_batch_reference: if set, the LR is scaled by global batch / this (RSPNet: 64).
         momentum, weight_decay, nesterov: optimiser settings.
-        schedule: ``cosine`` (to ``lr * eta_min_ratio``), ``step`` (x ``gamma`` at ``milestones``), ``constant``.
+        schedule: ``cosine`` (to ``lr * eta_min_ratio``), ``step`` (x ``gamma`` at ``milestones``),
+            ``constant``, or ``plateau`` (x ``gamma`` after ``plateau_patience`` epochs without a lower
+            ``val/loss``: PRP's, which needs held-out videos, ``data.heldout``).
         warmup_epochs: linear warm-up before the schedule.
         channels_last: run the backbone in channels-last 3D memory format.
         compile: run the online backbone through ``torch.compile`` (``True`` = inductor, or a backend
@@ -57,10 +59,11 @@ class PretextMethod(pl.LightningModule):
         momentum: float = 0.9,
         weight_decay: float = 1e-4,
         nesterov: bool = False,
-        schedule: Literal["cosine", "step", "constant"] = "cosine",
+        schedule: Literal["cosine", "step", "constant", "plateau"] = "cosine",
         milestones: list[int] | None = None,
         gamma: float = 0.1,
         eta_min_ratio: float = 0.0,
+        plateau_patience: int = 50,
         warmup_epochs: int = 0,
         channels_last: bool = False,
         compile: bool | str = False,
@@ -69,8 +72,8 @@ class PretextMethod(pl.LightningModule):
         self.skipped_videos = SkippedVideos()
         if lr <= 0:
             raise ConfigError(f"lr={lr}: the learning rate must be positive.")
-        if schedule not in ("cosine", "step", "constant"):
-            raise ConfigError(f"schedule={schedule!r}: use cosine, step or constant.")
+        if schedule not in ("cosine", "step", "constant", "plateau"):
+            raise ConfigError(f"schedule={schedule!r}: use cosine, step, constant or plateau.")
         if optimizer not in ("sgd", "adam"):
             raise ConfigError(f"optimizer={optimizer!r}: use sgd or adam.")
         if clip_len < 1 or crop_size < 8:
@@ -115,6 +118,9 @@ class PretextMethod(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         check_training_precision(self.device, self.trainer.precision)
+        if self.hparams.schedule == "plateau" and not getattr(self.trainer.datamodule, "heldout", 0):
+            raise ConfigError("schedule=plateau follows the validation loss: hold out training videos "
+                              "(data.heldout, PRP: 800) or choose another schedule.")
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         batch["video"] = self.augment(batch["video"], share=self.share_augment)  # (B, N, 3, T, S, S)
@@ -170,5 +176,10 @@ class PretextMethod(pl.LightningModule):
                 return hp.gamma ** sum(epoch >= m for m in milestones)
             return 1.0
 
+        if hp.schedule == "plateau":
+            plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=hp.gamma,
+                                                                 patience=hp.plateau_patience)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": plateau, "interval": "epoch",
+                                                       "monitor": "val/loss"}}
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

@@ -32,25 +32,30 @@ def normalized_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 def motion_attention(dense: torch.Tensor, low: float = 0.8, high: float = 2.0) -> torch.Tensor:
     """PRP's motion-attention weights for a target clip ``dense`` (B, C, T, H, W), T a multiple of 16.
 
-    Frames 0, 5, 10, 15 of each 16-frame chunk; squared differences of consecutive ones; a 3D average
-    pool (3, H/4, W/4) with stride (3, H/16, W/16); per-sample, per-channel min-max scaling to
-    [low, high]; trilinear upsampling back to (T, H, W)."""
+    One mask per 16-frame chunk, as the official code builds it: frames 0, 5, 10, 15 of the chunk;
+    squared differences of consecutive ones; a 3D average pool (3, H/4, W/4) with stride
+    (3, H/16, W/16); min-max scaling to [low, high] per sample, channel and chunk; bilinear
+    upsampling to (H, W), the same mask for every frame of the chunk."""
     b, c, t, h, w = dense.shape
-    chunks = dense.float().view(b, c, t // 16, 16, h, w)[:, :, :, [0, 5, 10, 15]]
-    diffs = (chunks[:, :, :, 1:] - chunks[:, :, :, :-1]).pow(2).reshape(b, c, -1, h, w)
+    n = t // 16
+    chunks = dense.float().view(b, c, n, 16, h, w)[:, :, :, [0, 5, 10, 15]]
+    diffs = (chunks[:, :, :, 1:] - chunks[:, :, :, :-1]).pow(2).reshape(b, c, 3 * n, h, w)
     kh, kw = max(1, h // 4), max(1, w // 4)
-    pooled = F.avg_pool3d(diffs, (3, kh, kw), stride=(3, max(1, h // 16), max(1, w // 16)))
-    flat = pooled.reshape(b, c, -1)
+    pooled = F.avg_pool3d(diffs, (3, kh, kw), stride=(3, max(1, h // 16), max(1, w // 16)))  # (B, C, n, h', w')
+    flat = pooled.reshape(b, c, n, -1)
     lo, hi = flat.min(-1, keepdim=True).values, flat.max(-1, keepdim=True).values
-    scaled = low + (high - low) * (flat - lo) / (hi - lo).clamp_min(1e-12)
-    return F.interpolate(scaled.view_as(pooled), size=(t, h, w), mode="trilinear", align_corners=False)
+    scaled = (low + (high - low) * (flat - lo) / (hi - lo).clamp_min(1e-12)).view(b * c, n, *pooled.shape[3:])
+    masks = F.interpolate(scaled, size=(h, w), mode="bilinear", align_corners=False)  # (B*C, n, H, W)
+    return masks.view(b, c, n, 1, h, w).expand(b, c, n, 16, h, w).reshape(b, c, t, h, w)
 
 
 def weighted_reconstruction(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
                             frame_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``weight * (prediction - target)^2`` over the frames where ``frame_mask`` (B, T) is 1."""
+    """``weight * (prediction - target)^2`` averaged over each sample's frames where ``frame_mask``
+    (B, T) is 1, then over the batch (the official per-sample mean: a rate-1 sample, whose
+    in-between frames are left out, weighs as much as any other)."""
     error = weight * (prediction.float() - target.float()).pow(2)
     mask = frame_mask.float()[:, None, :, None, None]
-    per_pixel = error * mask
-    count = mask.sum() * error.shape[1] * error.shape[3] * error.shape[4]
-    return per_pixel.sum() / count.clamp_min(1)
+    per_sample = (error * mask).sum(dim=(1, 2, 3, 4))
+    count = mask.sum(dim=(1, 2, 3, 4)) * error.shape[1] * error.shape[3] * error.shape[4]
+    return (per_sample / count.clamp_min(1)).mean()
