@@ -53,7 +53,7 @@ def test_options_are_read_as_people_type_them():
     assert normalise_options(["--dry_run", "--grid", "pace"], run) == ["--dry_run", "true", "--grid", "pace"]
     assert normalise_options(["--dry-run", "false", "--trainer.progress-bar"], run) == [
         "--dry_run", "false", "--trainer.progress_bar", "true"]
-    assert normalise_options(["--data-root=/d", "--seed", "3"], run) == ["--data_root=/d", "--seed", "3"]
+    assert normalise_options(["--data-root=/d", "--seeds", "[0,1]"], run) == ["--data_root=/d", "--seeds", "[0,1]"]
 
 
 def test_run_dry_run_accepts_both_spellings(capsys):

@@ -8,13 +8,13 @@ from pathlib import Path
 from vssl_bench.bench.grids import BACKBONES, GRIDS, METHODS, Cell
 from vssl_bench.bench.leaderboard import write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
-from vssl_bench.bench.runner import RunContext, TrainerOptions, run_cell, sweep
+from vssl_bench.bench.runner import QUICK_SEEDS, RunContext, TrainerOptions, run_cell, sweep
 from vssl_bench.bench.runner import pretrain as pretrain_stage
 from vssl_bench.errors import ConfigError
 
 
 def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, results: str = "results",
-        launcher: str = "local", dry_run: bool = False, baselines: bool = True, seed: int = 0,
+        launcher: str = "local", dry_run: bool = False, baselines: bool = True, seeds: list[int] | None = None,
         trainer: TrainerOptions = TrainerOptions()) -> None:
     """Sweep a named grid (pretrain -> fine-tune -> retrieval per cell, plus scratch baselines) and
     rebuild the leaderboard.
@@ -27,11 +27,13 @@ def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, r
         launcher: local (in-process), slurm (submitit, one job per cell) or submitit-local.
         dry_run: print the cells and recipes without running them.
         baselines: also run the random-init baseline once per backbone.
-        seed: seed of every stage (stored in the records).
+        seeds: run every cell once per seed (stored in the records; tables show the mean +- std over
+            them). Default: 0, 1 and 2 at the quick scale, 0 at the paper scale.
         trainer: engineering options for every Trainer (devices, precision, strategy, logger, ...).
     """
-    ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
-    failed = sweep(grid, ctx, launcher=launcher, dry_run=dry_run, baselines=baselines)
+    seeds = seeds or list(QUICK_SEEDS if scale == "quick" else (0,))
+    ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seeds[0], trainer=trainer)
+    failed = sweep(grid, ctx, launcher=launcher, dry_run=dry_run, baselines=baselines, seeds=seeds)
     if not dry_run:
         out = write_leaderboard(results)
         print("leaderboard: " + ", ".join(str(p) for p in out.values()))

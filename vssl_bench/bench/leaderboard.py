@@ -20,11 +20,12 @@ from vssl_bench.bench.records import load_records
 
 TASK_FT = "Self-Supervised Action Recognition"
 TASK_RETRIEVAL = "Self-supervised Video Retrieval"
+TASK_LINEAR = "Self-Supervised Action Recognition Linear"
 METHOD_NAMES = {"rspnet": "RSPNet", "pace": "Pace", "prp": "PRP", "ascnet": "ASCNet", "scratch": "Random init"}
 BACKBONE_NAMES = {"c3d": "C3D", "r3d10": "R3D-10", "r21d10": "R(2+1)D-10", "r3d18": "3D-ResNet-18", "s3dg": "S3D-G"}
 DATA_NAMES = {"kinetics400": "K400", "ucf101": "UCF101", "hmdb51": "HMDB51", "synthetic": "Synthetic", "none": "none"}
-COLUMNS = ["Task", "Dataset", "Metric", "Value", "Model", "method", "backbone", "pretrain_data", "source", "scale",
-           "paper_value", "delta", "paper_title", "paper_url", "paper_date", "code_url", "note"]
+COLUMNS = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "method", "backbone", "pretrain_data", "source",
+           "scale", "paper_value", "delta", "paper_title", "paper_url", "paper_date", "code_url", "note"]
 
 
 VARIANT_NAMES = {"1000ep": "1000 epochs"}
@@ -99,7 +100,8 @@ def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                   "note": f"{r.get('protocol') or ''} {r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip()
                   + skipped_note(r, pretrained.get(r.get("cell")))
                   + ("; extrapolated: no paper recipe for this cell" if r.get("extrapolated") else ""),
-                  "paper_pretrain_data": r.get("paper_pretrain_data", pretrain), "cell": r.get("cell", "")}
+                  "paper_pretrain_data": r.get("paper_pretrain_data", pretrain), "cell": r.get("cell", ""),
+                  "seed": r.get("seed", 0)}
         metrics = r.get("metrics", {})
         if r["stage"].startswith("finetune"):
             if r.get("split", 1) == 1:  # the papers' number; splits 2 and 3 only enter the 3-fold mean
@@ -109,7 +111,30 @@ def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for k in (1, 5, 10, 20, 50):
                 if f"R@{k}" in metrics:
                     rows.append({**common, "Task": TASK_RETRIEVAL, "Metric": f"R@{k}", "Value": round(metrics[f"R@{k}"], 2)})
-    return rows + three_fold_rows(rows_by_split(records), rows)
+            if "probe_top1" in metrics:  # logistic regression on the same frozen features
+                rows.append({**common, "Task": TASK_LINEAR, "Metric": "Top-1 Accuracy",
+                             "Value": round(metrics["probe_top1"], 2)})
+    return over_seeds(rows + three_fold_rows(rows_by_split(records), rows))
+
+
+SAME_ROW = ["Task", "Dataset", "Metric", "Model", "method", "backbone", "pretrain_data", "variant", "source", "scale"]
+
+
+def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model, scale and metric: ``Value`` is the mean over the seeds that ran it, ``std``
+    their sample standard deviation (empty for one seed), ``seeds`` how many; the note is seed 0's."""
+    if not rows:
+        return rows
+    frame = pd.DataFrame(rows)
+    frame["variant"] = frame["variant"].fillna("")
+    out = []
+    for _, group in frame.groupby(SAME_ROW, sort=False, dropna=False):
+        row = group.sort_values("seed").iloc[0].to_dict()
+        values = group["Value"].astype(float)
+        row.update(Value=round(values.mean(), 2), seeds=len(values),
+                   std=round(values.std(ddof=1), 2) if len(values) > 1 else float("nan"))
+        out.append(row)
+    return out
 
 
 def rows_by_split(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[int, float]]:
@@ -206,9 +231,11 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
     out = {"csv": results / "leaderboard.csv", "md": results / "leaderboard.md", "json": results / "leaderboard.json",
            "html": results / "index.html"}
     table.to_csv(out["csv"], index=False)
-    shown = ["Task", "Dataset", "Metric", "Value", "Model", "pretrain_data", "source", "scale", "paper_value", "delta"]
+    shown = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "pretrain_data", "source", "scale",
+             "paper_value", "delta"]
     out["md"].write_text("# vssl-bench leaderboard\n\nReported = the paper's number; reproduced = a run record of this "
-                         "suite (scale `quick` runs on the synthetic dataset and is not comparable to the papers).\n\n"
+                         "suite (scale `quick` runs on the synthetic dataset and is not comparable to the papers); `Value` is the mean over "
+                         "`seeds` runs and `std` their standard deviation.\n\n"
                          + markdown_table(table[shown]) + "\n")
     out["json"].write_text(json.dumps(evaluation_tables(table), indent=2))
     out["html"].write_text(render_html(table))
@@ -227,7 +254,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def render_html(table: pd.DataFrame) -> str:
-    shown = ["Task", "Dataset", "Metric", "Value", "Model", "pretrain_data", "source", "scale", "paper_value", "delta"]
+    shown = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "pretrain_data", "source", "scale",
+             "paper_value", "delta"]
     data = json.dumps(table[shown].fillna("").astype(str).to_dict(orient="records"))
     header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in shown)
     return _PAGE.replace("__HEADER__", header).replace("__DATA__", data.replace("</", "<\\/"))

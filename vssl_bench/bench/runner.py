@@ -13,7 +13,7 @@ import os
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -250,7 +250,7 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
                            mode="finetune", clip_len=spec["clip_len"], eval_clips=spec["eval_clips"],
                            frame_size=tuple(spec.get("frame_size", recipe["data"]["frame_size"])),
                            batch_size=spec["batch_size"], num_workers=loader_workers(recipe, ctx),
-                           seed=ctx.seed, heldout=heldout)
+                           seed=ctx.seed, heldout=heldout, cache_frames=recipe["data"].get("cache_frames", False))
     share_cpu(ctx, data.num_workers)
     model = FineTuner(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
                       bn_momentum=recipe["model"].get("bn_momentum"),
@@ -290,7 +290,7 @@ def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
                            clip_len=proto["clip_len"], eval_clips=proto["clips"],
                            frame_size=tuple(proto.get("frame_size", recipe["data"]["frame_size"])),
                            batch_size=proto.get("batch_size", 8), num_workers=loader_workers(recipe, ctx),
-                           seed=ctx.seed)
+                           seed=ctx.seed, cache_frames=recipe["data"].get("cache_frames", False))
     share_cpu(ctx, data.num_workers)
     model = RetrievalEvaluator(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
                       bn_momentum=recipe["model"].get("bn_momentum"),
@@ -312,7 +312,7 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
     recipe = load_recipe(recipe_path or experiments_dir().parent / cell.recipe, ctx.scale)
     method = "scratch" if scratch else cell.method
     pretrain_data = "none" if scratch else (recipe["data"]["dataset"])
-    cell_id = f"scratch-{cell.backbone}-{ctx.scale}" if scratch else cell.id(ctx.scale)
+    cell_id = cell_label(cell, scratch, ctx)
     base = {"method": method, "backbone": cell.backbone, "pretrain_data": pretrain_data,
             "paper_pretrain_data": "none" if scratch else cell.pretrain_data, "cell": cell_id,
             "recipe": str(recipe_path or cell.recipe), "extrapolated": recipe.get("extrapolated", ""),
@@ -430,14 +430,28 @@ def sweep_jobs(grid_name: str, baselines: bool = True) -> list[tuple[Cell, bool]
     return jobs
 
 
+# Every row of the quick scale is the mean over these seeds (its tables show mean +- std); the paper
+# scale runs seed 0 unless --seeds says otherwise.
+QUICK_SEEDS = (0, 1, 2)
+
+
+def cell_label(cell: Cell, scratch: bool, ctx: RunContext) -> str:
+    """The cell's folder under runs/: ``<method>-<backbone>-<data>-<scale>`` or ``scratch-<backbone>-<scale>``,
+    with ``-seed<N>`` for seeds other than 0."""
+    label = f"scratch-{cell.backbone}-{ctx.scale}" if scratch else cell.id(ctx.scale)
+    return label if ctx.seed == 0 else f"{label}-seed{ctx.seed}"
+
+
 def dry_run_lines(jobs: list[tuple[Cell, bool]], ctx: RunContext) -> list[str]:
     """What a sweep would run: one line per cell with the command that runs it alone."""
     lines = []
     for c, scratch in jobs:
-        label = f"scratch-{c.backbone}-{ctx.scale}" if scratch else c.id(ctx.scale)
+        label = cell_label(c, scratch, ctx)
         command = f"vssl-bench evaluate --config {c.recipe} --scale {ctx.scale}"
         if ctx.data_root:
             command += f" --data_root {ctx.data_root}"
+        if ctx.seed:
+            command += f" --seed {ctx.seed}"
         if scratch:
             command += " --scratch true"
         stages = "fine-tune + retrieval from random init" if scratch else "pretrain -> fine-tune -> retrieval"
@@ -446,34 +460,36 @@ def dry_run_lines(jobs: list[tuple[Cell, bool]], ctx: RunContext) -> list[str]:
 
 
 def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: bool = False,
-          baselines: bool = True) -> int:
-    """Run a grid; returns the number of failed stages."""
+          baselines: bool = True, seeds: list[int] | tuple[int, ...] | None = None) -> int:
+    """Run a grid once per seed (default: ``ctx.seed``); returns the number of failed stages."""
+    contexts = [replace(ctx, seed=s) for s in (seeds if seeds else [ctx.seed])]
     jobs = sweep_jobs(grid_name, baselines)
     if dry_run:
-        print("\n".join(dry_run_lines(jobs, ctx)))
+        print("\n".join(line for c in contexts for line in dry_run_lines(jobs, c)))
         return 0
+    runs = [(c, scratch, context) for context in contexts for c, scratch in jobs]
     failed: list[str] = []
     if launcher in ("slurm", "submitit-local"):
-        failed = _submitit(jobs, ctx, launcher)
+        failed = _submitit(runs, ctx, launcher)
     elif launcher == "local":
         check_training_precision(torch.device("cpu" if on_cpu(ctx) else "cuda"), ctx.trainer.precision)
-        progress = SweepProgress(total=len(jobs))
-        for c, scratch in jobs:
-            label = f"scratch-{c.backbone}-{ctx.scale}" if scratch else c.id(ctx.scale)
-            print(progress.line(running=label), flush=True)
-            cell_failed = run_cell(c, ctx, scratch=scratch)
+        progress = SweepProgress(total=len(runs))
+        for c, scratch, context in runs:
+            print(progress.line(running=cell_label(c, scratch, context)), flush=True)
+            cell_failed = run_cell(c, context, scratch=scratch)
             progress.finish(cell_failed)
             failed += cell_failed
         print(progress.line(), flush=True)
     else:
         raise ConfigError(f"launcher={launcher!r}: use local, slurm or submitit-local.")
-    print(f"sweep {grid_name}: {len(jobs)} cells, {len(failed)} failed stages" + (":" if failed else "."))
+    seeds_note = f" x {len(contexts)} seeds" if len(contexts) > 1 else ""
+    print(f"sweep {grid_name}: {len(jobs)} cells{seeds_note}, {len(failed)} failed stages" + (":" if failed else "."))
     for f in failed:
         print(f"  FAILED {f}")
     return len(failed)
 
 
-def _submitit(jobs: list[tuple[Cell, bool]], ctx: RunContext, launcher: str) -> list[str]:
+def _submitit(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, launcher: str) -> list[str]:
     try:
         import submitit
     except ImportError as exc:
@@ -487,16 +503,17 @@ def _submitit(jobs: list[tuple[Cell, bool]], ctx: RunContext, launcher: str) -> 
     else:
         executor = submitit.LocalExecutor(folder=str(folder))
         executor.update_parameters(timeout_min=60)
-    submitted = {executor.submit(run_cell, c, ctx, None, scratch): (c, scratch) for c, scratch in jobs}
-    progress = SweepProgress(total=len(jobs))
-    print(progress.line(running=f"{len(jobs)} jobs submitted to {folder}"), flush=True)
+    submitted = {executor.submit(run_cell, c, context, None, scratch): (c, scratch, context)
+                 for c, scratch, context in runs}
+    progress = SweepProgress(total=len(runs))
+    print(progress.line(running=f"{len(runs)} jobs submitted to {folder}"), flush=True)
     failed: list[str] = []
     for job in submitit.helpers.as_completed(list(submitted)):
         try:
             cell_failed = job.result()
         except Exception as exc:  # noqa: BLE001 - a lost job is a failed cell, not a lost sweep
-            c, scratch = submitted[job]
-            cell_failed = [f"{'scratch-' + c.backbone if scratch else c.id(ctx.scale)} (job {job.job_id}): {exc}"]
+            c, scratch, context = submitted[job]
+            cell_failed = [f"{cell_label(c, scratch, context)} (job {job.job_id}): {exc}"]
         progress.finish(cell_failed)
         failed += cell_failed
         print(progress.line(), flush=True)

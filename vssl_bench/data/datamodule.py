@@ -18,6 +18,7 @@ item is kept with ``valid=False`` so the evaluator can leave it out and report h
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any, Literal
 
 import numpy as np
@@ -34,6 +35,33 @@ log = logging.getLogger(__name__)
 Mode = Literal["pretrain", "finetune", "retrieval"]
 
 
+class DecodedVideos:
+    """Whole videos decoded once and kept in this process's memory, least recently used dropped first
+    beyond ``max_bytes``. For small datasets read over and over: the quick scale reads the same few
+    hundred short videos in every stage of every cell and seed (``cache_frames: true``, loaders in
+    the main process so the cache outlives a stage)."""
+
+    def __init__(self, max_bytes: int = 2 << 30) -> None:
+        self.max_bytes = max_bytes
+        self._videos: OrderedDict[tuple[str, Any], torch.Tensor] = OrderedDict()
+        self._bytes = 0
+
+    def frames(self, path: str, num_frames: int, size: Any, threads: int) -> torch.Tensor:
+        key = (path, size)
+        video = self._videos.get(key)
+        if video is None:
+            video = read_frames(path, np.arange(num_frames), size, threads=threads)
+            self._videos[key] = video
+            self._bytes += video.numel()
+            while self._bytes > self.max_bytes and len(self._videos) > 1:
+                self._bytes -= self._videos.popitem(last=False)[1].numel()
+        self._videos.move_to_end(key)
+        return video
+
+
+DECODED = DecodedVideos()
+
+
 class ClipDataset(Dataset):
     """Items ``{"video", "targets", "index", "label", "skipped", "valid"}`` from an index and a sampler."""
 
@@ -46,12 +74,13 @@ class ClipDataset(Dataset):
         max_replacements: int = 20,
         decode_threads: int = 1,
         seed: int = 0,
+        cache_frames: bool = False,
     ) -> None:
         if len(index) == 0:
             raise ConfigError(f"{index!r} is empty: no videos to load. Check the root and the split files.")
         self.index, self.sampler, self.frame_size = index, sampler, frame_size
         self.replace_failed, self.max_replacements = replace_failed, max_replacements
-        self.decode_threads, self.seed = decode_threads, seed
+        self.decode_threads, self.seed, self.cache_frames = decode_threads, seed, cache_frames
 
     def __len__(self) -> int:
         return len(self.index)
@@ -70,7 +99,10 @@ class ClipDataset(Dataset):
             raise ConfigError(f"the sampler returned clips of different lengths {sorted(lengths)}")
         flat = np.concatenate(clips)
         unique, inverse = np.unique(flat, return_inverse=True)
-        frames = read_frames(path, unique, self.frame_size, threads=self.decode_threads)
+        if self.cache_frames:
+            frames = DECODED.frames(path, info.num_frames, self.frame_size, self.decode_threads)[torch.from_numpy(unique)]
+        else:
+            frames = read_frames(path, unique, self.frame_size, threads=self.decode_threads)
         video = frames[torch.from_numpy(inverse)].view(len(clips), len(clips[0]), *frames.shape[1:])
         return {
             "video": video,
@@ -152,6 +184,7 @@ class VideoDataModule(pl.LightningDataModule):
         missing: ``error`` on videos listed but absent, or ``skip`` them with a warning.
         seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
         repeat: passes over the training list per epoch (Pace's official epoch repeats it 10 times).
+        cache_frames: keep whole decoded videos in memory (``DecodedVideos``) for small datasets.
         heldout: training videos held out (drawn with ``seed``) as the validation set, as PRP holds
             out 800 UCF101 / 400 HMDB51 videos; 0 validates fine-tuning on the test split (RSPNet's
             protocol) and pretraining not at all.
@@ -178,6 +211,7 @@ class VideoDataModule(pl.LightningDataModule):
         seed: int = 0,
         repeat: int = 1,
         heldout: int = 0,
+        cache_frames: bool = False,
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -195,6 +229,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers, self.missing = batch_size, num_workers, missing
         self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
         self.decode_threads, self.seed, self.repeat, self.heldout = decode_threads, seed, repeat, heldout
+        self.cache_frames = cache_frames
         self.sampler: ClipSampler | None = None
         self._indexes: dict[str, VideoIndex] = {}
 
@@ -242,7 +277,7 @@ class VideoDataModule(pl.LightningDataModule):
         if train and self.repeat > 1:
             index = VideoIndex(index.samples * self.repeat, index.classes)
         dataset = ClipDataset(index, sampler, self.frame_size, replace_failed=train,
-                              decode_threads=self.decode_threads, seed=self.seed)
+                              decode_threads=self.decode_threads, seed=self.seed, cache_frames=self.cache_frames)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

@@ -5,6 +5,9 @@ average of the last map, RSPNet) or ``vcop`` (the last map max-pooled by (1, 2, 
 VCOP/PRP). A query hits at k when one of its k nearest gallery videos has its class; R@k is the
 fraction of queries that hit. Features are gathered across ranks; the top-k runs on the device in
 chunks of queries so a 10k x 10k similarity never sits in memory at once.
+
+The same frozen features also give a linear probe: a logistic regression fitted on the train videos'
+features, tested on the test videos' (``probe_top1``), a second frozen-feature protocol for free.
 """
 
 from __future__ import annotations
@@ -41,6 +44,31 @@ def recall_at_k(query: torch.Tensor, query_labels: torch.Tensor, gallery: torch.
         for i, k in enumerate(ks):
             hits[i] += (first_hit < min(k, kmax)).sum()
     return {f"R@{k}": float(100 * hits[i] / max(1, q.shape[0])) for i, k in enumerate(ks)}
+
+
+@torch.enable_grad()
+def linear_probe_top1(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor,
+                      test_labels: torch.Tensor, weight_decay: float = 1e-3, steps: int = 100) -> float:
+    """Top-1 (%) of a multinomial logistic regression fitted on frozen train features (standardised
+    with the train statistics, full-batch L-BFGS, deterministic) and applied to the test features."""
+    mean, std = train.float().mean(0), train.float().std(0).clamp_min(1e-6)
+    x, xt = (train.float() - mean) / std, (test.float() - mean) / std
+    classes = int(max(train_labels.max(), test_labels.max())) + 1
+    layer = torch.nn.Linear(x.shape[1], classes).to(x.device)
+    torch.nn.init.zeros_(layer.weight)
+    torch.nn.init.zeros_(layer.bias)
+    opt = torch.optim.LBFGS(layer.parameters(), lr=1.0, max_iter=steps, history_size=20,
+                            line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(layer(x), train_labels) + weight_decay * layer.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        return float(100 * (layer(xt).argmax(1) == test_labels).float().mean())
 
 
 class RetrievalEvaluator(pl.LightningModule):
@@ -88,5 +116,6 @@ class RetrievalEvaluator(pl.LightningModule):
         gallery, gallery_labels = self._collect(0)
         query, query_labels = self._collect(1)
         self.results = recall_at_k(query, query_labels, gallery, gallery_labels, tuple(self.hparams.ks))
+        self.results["probe_top1"] = linear_probe_top1(gallery, gallery_labels, query, query_labels)
         self.results |= {"queries": float(len(query)), "gallery": float(len(gallery))}
         self.log_dict({f"retrieval/{k}": v for k, v in self.results.items()}, rank_zero_only=True)

@@ -71,14 +71,16 @@ def shuffled_forward(encoder: nn.Module, x: torch.Tensor, groups: int = 1) -> to
     so a key is never normalised with the statistics its own query saw.
 
     On one process there are no other ranks to shuffle with, so it is emulated as single-GPU MoCo
-    ports do: the batch is shuffled and split into ``groups`` parts, each run (and BatchNorm-normalised)
-    on its own, then put back in order. ``groups=1`` is a plain forward."""
+    ports do: the batch is shuffled and split into ``groups`` parts (at most half the batch, so each has
+    two samples or more), each run (and BatchNorm-normalised) on its own, then put back in order.
+    ``groups=1`` is a plain forward."""
     n = world_size()
     if n == 1:
+        groups = min(groups, x.shape[0] // 2)  # BatchNorm needs two samples per group
         if groups <= 1:
             return encoder(x)
         order = torch.randperm(x.shape[0], device=x.device)
-        parts = [encoder(x[part]) for part in torch.tensor_split(order, min(groups, x.shape[0]))]
+        parts = [encoder(x[part]) for part in torch.tensor_split(order, groups)]
         restored = parts[0].new_empty((x.shape[0], *parts[0].shape[1:]))
         restored[order] = torch.cat(parts)
         return restored
