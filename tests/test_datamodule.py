@@ -29,7 +29,7 @@ def test_pretrain_batch_follows_the_contract_and_union_decode_is_exact(synthetic
     assert batch["targets"]["speed"].tolist() == [1, 1, 1]
     dataset = dm.train_dataloader().dataset
     item = dataset.load(5, np.random.default_rng(3))
-    clips, _ = TwoClipSampler()(80, np.random.default_rng(3))
+    clips, _ = TwoClipSampler()(64, np.random.default_rng(3))
     for k, clip in enumerate(clips):
         assert torch.equal(item["video"][k], read_frames(dataset.index.samples[5][0], clip, (32, 40)))
 
@@ -41,11 +41,11 @@ def test_finetune_and_retrieval_loaders(synthetic_root):
     assert train["video"].shape == (4, 1, 8, 32, 40, 3) and train["label"].shape == (4,)
     test = next(iter(dm.test_dataloader()))
     assert test["video"].shape == (4, 4, 8, 32, 40, 3) and test["valid"].all()
-    assert dm.num_classes == 12
+    assert dm.num_classes == 8
     dm = VideoDataModule("synthetic", str(synthetic_root), mode="retrieval", clip_len=8, eval_clips=2,
                          frame_size=(32, 40), num_workers=0)
     gallery, query = dm.test_dataloader()
-    assert (len(gallery.dataset), len(query.dataset)) == (432, 144)
+    assert (len(gallery.dataset), len(query.dataset)) == (288, 96)
 
 
 def test_eval_clips_are_evenly_spread_and_loop_short_videos():
@@ -92,3 +92,19 @@ def test_bad_config_values_are_clear_errors():
     dm = VideoDataModule()
     with pytest.raises(ConfigError, match="sampler"):
         dm.setup("fit")
+
+
+def test_cached_frames_are_the_decoded_frames(synthetic_root):
+    """``cache_frames`` (the quick scale) serves the same clips as decoding each time."""
+    from vssl_bench.data.datamodule import DECODED
+
+    plain = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0)
+    cached = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0,
+                             cache_frames=True)
+    for dm in (plain, cached):
+        dm.sampler = TwoClipSampler()
+    a = plain.train_dataloader().dataset.load(7, np.random.default_rng(1))
+    b = cached.train_dataloader().dataset.load(7, np.random.default_rng(1))
+    again = cached.train_dataloader().dataset.load(7, np.random.default_rng(1))  # from memory this time
+    assert torch.equal(a["video"], b["video"]) and torch.equal(a["video"], again["video"])
+    assert any(key[0] == plain.index("train").samples[7][0] for key in DECODED._videos)

@@ -286,6 +286,7 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
 def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
              workdir: Path) -> tuple[dict[str, float], dict[str, Any]]:
     proto = recipe["retrieval"]
+    pl.seed_everything(ctx.seed, workers=True)  # a random-init backbone is the seed's, not the process history's
     data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), mode="retrieval",
                            clip_len=proto["clip_len"], eval_clips=proto["clips"],
                            frame_size=tuple(proto.get("frame_size", recipe["data"]["frame_size"])),

@@ -10,7 +10,7 @@ from vssl_bench.data.transcode import transcode_tree
 
 
 def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 8, clips_per_group: int = 6,
-          num_frames: int = 80, height: int = 48, width: int = 60, workers: int | None = None) -> str:
+          num_frames: int = 64, height: int = 40, width: int = 50, workers: int | None = None) -> str:
     """Write the synthetic dataset in the UCF101 layout.
 
     Args:

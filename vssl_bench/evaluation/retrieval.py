@@ -46,11 +46,17 @@ def recall_at_k(query: torch.Tensor, query_labels: torch.Tensor, gallery: torch.
     return {f"R@{k}": float(100 * hits[i] / max(1, q.shape[0])) for i, k in enumerate(ks)}
 
 
-@torch.enable_grad()
 def linear_probe_top1(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor,
                       test_labels: torch.Tensor, weight_decay: float = 1e-3, steps: int = 100) -> float:
     """Top-1 (%) of a multinomial logistic regression fitted on frozen train features (standardised
     with the train statistics, full-batch L-BFGS, deterministic) and applied to the test features."""
+    with torch.inference_mode(False), torch.enable_grad():  # Lightning tests under inference mode
+        return _fit_and_score(train.clone(), train_labels.clone(), test.clone(), test_labels.clone(),
+                              weight_decay, steps)
+
+
+def _fit_and_score(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor,
+                   test_labels: torch.Tensor, weight_decay: float, steps: int) -> float:
     mean, std = train.float().mean(0), train.float().std(0).clamp_min(1e-6)
     x, xt = (train.float() - mean) / std, (test.float() - mean) / std
     classes = int(max(train_labels.max(), test_labels.max())) + 1
