@@ -66,7 +66,7 @@ def test_run_dry_run_accepts_both_spellings(capsys):
 def test_a_sweep_prints_status_lines_not_lightning_noise(tmp_path, synthetic_cache, synthetic_root):
     """What a user sees in the terminal: our status lines, and none of Lightning's product tips or its
     notices about choices this package makes on purpose."""
-    command = ["vssl-bench", "run", "--grid", "smoke", "--scale", "quick", "--results", str(tmp_path),
+    command = ["vssl-bench", "run", "--grid", "smoke", "--scale", "quick", "--seeds", "[0]", "--results", str(tmp_path),
                "--trainer.max-epochs", "1", "--trainer.limit-train-batches", "2", "--trainer.limit-val-batches", "1",
                "--trainer.limit-test-batches", "1", "--trainer.num-workers", "0"]
     done = subprocess.run([str(Path(sys.executable).parent / command[0]), *command[1:]], capture_output=True,
