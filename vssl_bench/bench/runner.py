@@ -354,8 +354,8 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
             return failed
         checkpoint = Path(done["checkpoint"])
     for section, stage_fn in (("finetune", finetune), ("retrieval", retrieve)):
-        if section not in sections:
-            continue
+        if section not in sections or ctx.seed not in recipe[section].get("seeds", [ctx.seed]):
+            continue  # a protocol may run for some seeds only (the quick scale fine-tunes seed 0)
         protocol = recipe[section]
         for dataset in protocol["datasets"]:
             splits = finetune_splits(protocol["datasets"][dataset]) if section == "finetune" else [1]
