@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from vssl_bench.bench import paper_tables
+from vssl_bench.bench.model_index import write_model_index
 from vssl_bench.bench.records import load_records
 
 TASK_FT = "Self-Supervised Action Recognition"
@@ -101,7 +103,7 @@ def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                   + skipped_note(r, pretrained.get(r.get("cell")))
                   + ("; extrapolated: no paper recipe for this cell" if r.get("extrapolated") else ""),
                   "paper_pretrain_data": r.get("paper_pretrain_data", pretrain), "cell": r.get("cell", ""),
-                  "seed": r.get("seed", 0)}
+                  "seed": r.get("seed", 0), "recipe": r.get("recipe", "")}
         metrics = r.get("metrics", {})
         if r["stage"].startswith("finetune"):
             if r.get("split", 1) == 1:  # the papers' number; splits 2 and 3 only enter the 3-fold mean
@@ -227,18 +229,25 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     reported = results / "reported.yaml" if (results / "reported.yaml").is_file() else REPORTED
-    table = build_table(reported_rows(reported), reproduced_rows(load_records(results / "runs")))
+    reproduced = reproduced_rows(load_records(results / "runs"))
+    table = build_table(reported_rows(reported), reproduced)
+    recipes = {(r["Model"], r["scale"]): r.get("recipe", "") for r in reproduced}
     out = {"csv": results / "leaderboard.csv", "md": results / "leaderboard.md", "json": results / "leaderboard.json",
-           "html": results / "index.html"}
+           "html": results / "index.html", "model_index": results / "model-index.yml"}
     table.to_csv(out["csv"], index=False)
     shown = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "pretrain_data", "source", "scale",
              "paper_value", "delta"]
-    out["md"].write_text("# vssl-bench leaderboard\n\nReported = the paper's number; reproduced = a run record of this "
-                         "suite (scale `quick` runs on the synthetic dataset and is not comparable to the papers); `Value` is the mean over "
-                         "`seeds` runs and `std` their standard deviation.\n\n"
-                         + markdown_table(table[shown]) + "\n")
+    views = paper_tables.sections(table)
+    out["md"].write_text(
+        "# vssl-bench leaderboard\n\nReported = the paper's number; reproduced = a run record of this suite (scale "
+        "`quick` runs on the synthetic dataset and is not comparable to the papers); a reproduced value is the mean "
+        "over its seeds (`± std` where there are several).\n\n## Paper-style tables\n\n"
+        + "".join(f"### {title}\n\n{paper_tables.markdown(frame)}\n\n" for title, _, frame in views)
+        + "## Every row\n\n" + markdown_table(table[shown]) + "\n")
     out["json"].write_text(json.dumps(evaluation_tables(table), indent=2))
-    out["html"].write_text(render_html(table))
+    out["html"].write_text(render_html(table, views))
+    with_recipe = table.assign(recipe=[recipes.get((m, s), "") for m, s in zip(table["Model"], table["scale"])])
+    write_model_index(out["model_index"], with_recipe, yaml.safe_load(reported.read_text())["papers"], METHOD_NAMES)
     return out
 
 
@@ -253,12 +262,15 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def render_html(table: pd.DataFrame) -> str:
+def render_html(table: pd.DataFrame, views: list[tuple[str, str, pd.DataFrame]] | None = None) -> str:
     shown = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "pretrain_data", "source", "scale",
              "paper_value", "delta"]
     data = json.dumps(table[shown].fillna("").astype(str).to_dict(orient="records"))
     header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in shown)
-    return _PAGE.replace("__HEADER__", header).replace("__DATA__", data.replace("</", "<\\/"))
+    views = paper_tables.sections(table) if views is None else views
+    papers = "".join(paper_tables.html_table(frame, task, title) for title, task, frame in views)
+    return (_PAGE.replace("__HEADER__", header).replace("__PAPER_TABLES__", papers)
+            .replace("__SCATTER__", paper_tables.scatter_svg(table)).replace("__DATA__", data.replace("</", "<\\/")))
 
 
 _PAGE = """<!doctype html>
@@ -271,14 +283,26 @@ th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}
 tr.reported td{color:#555}
 tr.reproduced td{background:#f2f8ff}
 input,select{margin-right:.6rem;padding:.2rem}
+table.paper{width:auto;margin-bottom:1.2rem}
+table.paper th{cursor:default;text-align:center}
+td.delta.small{background:#eef7ee}td.delta.medium{background:#fff4d6}td.delta.large{background:#fbdcdc}
 </style></head><body>
 <h1>vssl-bench leaderboard</h1>
 <p>Reported rows are the papers' numbers; reproduced rows come from this suite's run records.
-Rows at scale <code>quick</code> ran on the synthetic dataset: a pipeline check, not comparable to the papers.</p>
+Rows at scale <code>quick</code> ran on the synthetic dataset: a pipeline check, not comparable to the papers.
+A reproduced value is the mean over its seeds, with &plusmn; the standard deviation where there are several.</p>
+<h2>Paper-style tables</h2>
+<div><select id="scale"><option value="">all scales</option><option>paper</option><option>quick</option></select>
+<select id="method"><option value="">all papers</option><option value="rspnet">RSPNet</option><option value="pace">Pace</option>
+<option value="prp">PRP</option><option value="ascnet">ASCNet</option><option value="scratch">random init</option></select></div>
+<div id="papers">__PAPER_TABLES__</div>
+<h2>Reproduced against reported</h2>
+<figure>__SCATTER__<figcaption>One point per metric with both numbers; on the dashed diagonal, ours equals the paper's.</figcaption></figure>
+<h2>Every row</h2>
 <div><input id="q" placeholder="filter (model, dataset, ...)" size="40">
 <select id="source"><option value="">all sources</option><option>reported</option><option>reproduced</option></select>
 <span id="count"></span></div>
-<table><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table>
+<table id="long"><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table>
 <script>
 const DATA = __DATA__;
 let sortCol = null, sortAsc = true;
@@ -299,7 +323,7 @@ function render() {
   for (const r of rows) {
     const tr = document.createElement('tr');
     tr.className = r.source;
-    for (const th of document.querySelectorAll('th')) {
+    for (const th of document.querySelectorAll('#long th')) {
       const td = document.createElement('td');
       td.textContent = r[th.dataset.col];
       tr.appendChild(td);
@@ -308,7 +332,7 @@ function render() {
   }
   document.getElementById('count').textContent = rows.length + ' of ' + DATA.length + ' rows';
 }
-for (const th of document.querySelectorAll('th')) {
+for (const th of document.querySelectorAll('#long th')) {
   th.addEventListener('click', () => { sortAsc = sortCol === th.dataset.col ? !sortAsc : true;
     sortCol = th.dataset.col; render(); });
 }
@@ -317,6 +341,17 @@ document.getElementById('source').addEventListener('change', render);
 const params = new URLSearchParams(location.search);  // index.html?q=RSPNet&source=reproduced
 document.getElementById('q').value = params.get('q') || '';
 document.getElementById('source').value = params.get('source') || '';
+function filterPapers() {  // the paper-style tables: by scale and by paper
+  const scale = document.getElementById('scale').value, method = document.getElementById('method').value;
+  for (const tr of document.querySelectorAll('table.paper tbody tr')) {
+    tr.hidden = (scale && tr.dataset.scale !== scale) || (method && tr.dataset.method !== method);
+  }
+}
+document.getElementById('scale').addEventListener('change', filterPapers);
+document.getElementById('method').addEventListener('change', filterPapers);
+document.getElementById('scale').value = params.get('scale') || '';
+document.getElementById('method').value = params.get('method') || '';
+filterPapers();
 render();
 </script></body></html>
 """

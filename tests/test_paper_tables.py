@@ -1,0 +1,44 @@
+"""The paper-style views of the leaderboard (markdown and model-index.yml); the page is tested in a
+browser in test_leaderboard_page.py."""
+
+from __future__ import annotations
+
+import yaml
+
+from vssl_bench.bench.leaderboard import write_leaderboard
+from vssl_bench.bench.records import write_record
+
+
+def _records(tmp_path):
+    base = {"status": "ok", "method": "prp", "backbone": "c3d", "pretrain_data": "ucf101", "scale": "paper",
+            "cell": "prp-c3d-ucf101-paper", "recipe": "experiments/prp/c3d_ucf101.yaml"}
+    for seed, top1 in ((0, 60.0), (1, 62.0)):
+        write_record(tmp_path / "runs" / f"s{seed}" / "ft.json",
+                     {**base, "cell": base["cell"] + (f"-seed{seed}" if seed else ""), "seed": seed,
+                      "stage": "finetune-ucf101", "split": 1, "dataset": "ucf101", "metrics": {"top1": top1}})
+
+
+def test_markdown_has_one_row_per_model_with_paper_ours_and_delta(tmp_path):
+    _records(tmp_path)
+    md = write_leaderboard(tmp_path)["md"].read_text()
+    section = md.split("### Action recognition (fine-tuned), paper scale", 1)[1].split("###", 1)[0]
+    header = section.strip().splitlines()[0]
+    assert "UCF101 Top-1 Accuracy (paper)" in header and "UCF101 Top-1 Accuracy (Δ)" in header
+    prp = [line for line in section.splitlines() if line.startswith("| PRP (C3D, UCF101)")]
+    assert len(prp) == 1
+    cells = [c.strip() for c in prp[0].strip("|").split("|")]
+    assert cells[1:4] == ["69.1", "61 ± 1.41", "-8.1"]  # two seeds: mean 61, sample std 1.41
+
+
+def test_model_index_lists_papers_and_models_with_their_results(tmp_path):
+    _records(tmp_path)
+    index = yaml.safe_load(write_leaderboard(tmp_path)["model_index"].read_text())
+    assert {c["Name"] for c in index["Collections"]} == {"RSPNet", "Pace", "PRP", "ASCNet"}
+    ours = next(m for m in index["Models"] if m["Name"] == "PRP (C3D, UCF101) [reproduced, paper]")
+    assert ours["In Collection"] == "PRP" and ours["Config"] == "experiments/prp/c3d_ucf101.yaml"
+    assert ours["Metadata"]["Architecture"] == ["C3D"]
+    (result,) = ours["Results"]
+    assert result["Task"] == "Self-Supervised Action Recognition" and result["Dataset"] == "UCF101"
+    assert result["Metrics"] == {"Top-1 Accuracy": 61.0, "Seeds": 2}
+    reported = next(m for m in index["Models"] if m["Name"] == "PRP (C3D, UCF101) [reported, paper]")
+    assert any(r["Metrics"].get("Top-1 Accuracy") == 69.1 for r in reported["Results"])

@@ -1,0 +1,50 @@
+"""``results/model-index.yml``: the recipes and their results in the model-index schema
+(paperswithcode/model-index, as MMAction2's metafiles use it): one Collection per paper, one Model per
+model name and scale, each Result a task and dataset with its metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+BACKBONE_ARCH = {"c3d": "C3D", "r3d10": "R3D-10", "r21d10": "R(2+1)D-10", "r3d18": "3D-ResNet-18", "s3dg": "S3D-G"}
+DATA_NAMES = {"kinetics400": "Kinetics-400", "ucf101": "UCF101", "synthetic": "Synthetic (vssl-bench)",
+              "none": "none"}
+
+
+def model_index(table: pd.DataFrame, papers: dict[str, dict[str, str]], names: dict[str, str]) -> dict[str, Any]:
+    """``papers``: method -> title/url/code (``results/reported.yaml``); ``names``: method -> display name."""
+    collection_of = {m: names.get(m, m) for m in papers}
+    collections = [{"Name": collection_of[m], "Paper": {"Title": paper["title"], "URL": paper["url"]},
+                    **({"Code": paper["code"]} if paper.get("code") else {})} for m, paper in papers.items()]
+    models = []
+    for (model, source, scale), group in table.groupby(["Model", "source", "scale"], sort=True):
+        first = group.iloc[0]
+        results = []
+        for (task, dataset), cell in group.groupby(["Task", "Dataset"], sort=True):
+            metrics = {m: float(v) for m, v in zip(cell["Metric"], cell["Value"])}
+            if source != "reported" and "seeds" in cell and pd.notna(cell["seeds"].iloc[0]):
+                metrics["Seeds"] = int(cell["seeds"].iloc[0])
+            results.append({"Task": task, "Dataset": dataset, "Metrics": metrics})
+        entry: dict[str, Any] = {
+            "Name": f"{model} [{source}, {scale}]",
+            "Metadata": {"Architecture": [BACKBONE_ARCH.get(first["backbone"], first["backbone"])],
+                         "Training Data": DATA_NAMES.get(first["pretrain_data"], first["pretrain_data"]),
+                         "Scale": scale, "Source": source},
+            "Results": results,
+        }
+        if first["method"] in collection_of:
+            entry["In Collection"] = collection_of[first["method"]]
+        if isinstance(first.get("recipe"), str) and first.get("recipe"):
+            entry["Config"] = first["recipe"]
+        models.append(entry)
+    return {"Collections": collections, "Models": models}
+
+
+def write_model_index(path: Path, table: pd.DataFrame, papers: dict[str, dict[str, str]],
+                      names: dict[str, str]) -> None:
+    path.write_text("# vssl-bench: recipes and results in the model-index schema (paperswithcode/model-index)\n"
+                    + yaml.safe_dump(model_index(table, papers, names), sort_keys=False, allow_unicode=True))
