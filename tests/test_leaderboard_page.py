@@ -57,7 +57,7 @@ def test_url_filters_narrow_the_rows(page, tmp_path):
     dom, log = render(page, "?source=reproduced", tmp=tmp_path / "profile")
     assert console_errors(log) == []
     assert re.search(r"1 of \d+ rows", dom)
-    assert 'class="reproduced"' in dom and 'class="reported"' not in dom
+    assert re.search(r'class="reproduced( has-panel)?"', dom) and 'class="reported"' not in dom
 
 
 def test_a_script_error_would_be_seen(tmp_path):
@@ -121,3 +121,16 @@ def test_scatter_plot_renders_a_point_per_compared_metric(paper_page, tmp_path):
     svg = dom.split('<svg', 1)[1].split("</svg>", 1)[0]
     assert 'id="scatter"' in svg and 'class="diagonal"' in svg
     assert svg.count('class="point"') == 3  # UCF101 top-1, R@1 and R@5 have a paper number
+
+
+def test_a_reproduced_row_opens_its_record_with_the_rerun_command_and_curves(paper_page, tmp_path):
+    log = tmp_path / "work" / "rspnet-c3d-k400-paper" / "finetune-ucf101" / "logs" / "version_0" / "metrics.csv"
+    log.parent.mkdir(parents=True)
+    log.write_text("epoch,step,train/top1\n0,0,0.1\n0,1,0.2\n1,2,0.4\n2,3,0.5\n")
+    page = write_leaderboard(tmp_path)["html"]  # again, now with the logs
+    dom, console = render(page, "?source=reproduced&q=RSPNet%20(C3D&open=1", tmp=tmp_path / "profile")
+    assert console_errors(console) == []
+    panel = dom.split('<tr class="panel">', 1)[1].split("</tr>", 1)[0]
+    assert "vssl-bench evaluate --config experiments/rspnet/c3d_k400.yaml --scale paper --data-root DATA" in panel
+    assert "runs/rspnet-c3d-k400-paper/" in panel and "fine-tuning train top-1 (3 epochs" in panel
+    assert panel.count('class="curve-plot"') == 1 and "<polyline" in panel

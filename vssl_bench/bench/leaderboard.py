@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from vssl_bench.bench import paper_tables
+from vssl_bench.bench import paper_tables, record_panels
 from vssl_bench.bench.model_index import write_model_index
 from vssl_bench.bench.records import load_records
 
@@ -87,14 +87,16 @@ def selection_note(metrics: dict[str, Any]) -> str:
     return f"; {select} epoch {metrics.get('selected_epoch')} (last epoch: {metrics['top1_last']:.2f})"
 
 
-def reproduced_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def reproduced_rows(records: list[dict[str, Any]], work: Path | None = None) -> list[dict[str, Any]]:
+    """One row per metric of every ok stage record, averaged over seeds; each row keeps its record's
+    panel (``details``: facts, re-run command, curves from the logs under ``work``)."""
     rows = []
     pretrained = {r.get("cell"): r for r in records if r.get("stage") == "pretrain" and r.get("status") == "ok"}
     for r in records:
         if r.get("status") != "ok" or r.get("stage", "").startswith("pretrain"):
             continue
         pretrain = r.get("pretrain_data", "none")
-        common = {"Dataset": DATA_NAMES.get(r["dataset"], r["dataset"]), "method": r["method"],
+        common = {"details": record_panels.details(r, work or Path("work")),"Dataset": DATA_NAMES.get(r["dataset"], r["dataset"]), "method": r["method"],
                   "backbone": r["backbone"], "pretrain_data": pretrain,
                   "Model": model_name(r["method"], r["backbone"], pretrain, r.get("variant", "")),
                   "variant": r.get("variant", ""), "source": "reproduced",
@@ -135,6 +137,9 @@ def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         values = group["Value"].astype(float)
         row.update(Value=round(values.mean(), 2), seeds=len(values),
                    std=round(values.std(ddof=1), 2) if len(values) > 1 else float("nan"))
+        if isinstance(row.get("details"), dict):
+            row["details"] = {**row["details"], "values_by_seed": dict(zip(group["seed"].astype(int).tolist(),
+                                                                           values.round(2).tolist()))}
         out.append(row)
     return out
 
@@ -229,7 +234,7 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     reported = results / "reported.yaml" if (results / "reported.yaml").is_file() else REPORTED
-    reproduced = reproduced_rows(load_records(results / "runs"))
+    reproduced = reproduced_rows(load_records(results / "runs"), results / "work")
     table = build_table(reported_rows(reported), reproduced)
     recipes = {(r["Model"], r["scale"]): r.get("recipe", "") for r in reproduced}
     out = {"csv": results / "leaderboard.csv", "md": results / "leaderboard.md", "json": results / "leaderboard.json",
@@ -245,7 +250,8 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
         + "".join(f"### {title}\n\n{paper_tables.markdown(frame)}\n\n" for title, _, frame in views)
         + "## Every row\n\n" + markdown_table(table[shown]) + "\n")
     out["json"].write_text(json.dumps(evaluation_tables(table), indent=2))
-    out["html"].write_text(render_html(table, views))
+    panels = {row_key(r): r["details"] for r in reproduced if isinstance(r.get("details"), dict)}
+    out["html"].write_text(render_html(table, views, panels))
     with_recipe = table.assign(recipe=[recipes.get((m, s), "") for m, s in zip(table["Model"], table["scale"])])
     write_model_index(out["model_index"], with_recipe, yaml.safe_load(reported.read_text())["papers"], METHOD_NAMES)
     return out
@@ -262,15 +268,30 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def render_html(table: pd.DataFrame, views: list[tuple[str, str, pd.DataFrame]] | None = None) -> str:
+def row_key(row: Any) -> str:
+    return "|".join(str(row[k]) for k in ("Task", "Dataset", "Metric", "Model", "scale", "source"))
+
+
+def render_html(table: pd.DataFrame, views: list[tuple[str, str, pd.DataFrame]] | None = None,
+                panels: dict[str, dict[str, Any]] | None = None) -> str:
     shown = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "pretrain_data", "source", "scale",
              "paper_value", "delta"]
-    data = json.dumps(table[shown].fillna("").astype(str).to_dict(orient="records"))
+    frame = table[shown].copy()
+    frame["seeds"] = frame["seeds"].map(lambda v: "" if pd.isna(v) or v == "" else str(int(v)))
+    records = frame.fillna("").astype(str).to_dict(orient="records")
+    details = []
+    for record, (_, row) in zip(records, table.iterrows()):
+        panel = (panels or {}).get(row_key(row))
+        record["_panel"] = len(details) if panel is not None else ""
+        if panel is not None:
+            details.append(panel)
+    data = json.dumps(records)
     header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in shown)
     views = paper_tables.sections(table) if views is None else views
     papers = "".join(paper_tables.html_table(frame, task, title) for title, task, frame in views)
     return (_PAGE.replace("__HEADER__", header).replace("__PAPER_TABLES__", papers)
-            .replace("__SCATTER__", paper_tables.scatter_svg(table)).replace("__DATA__", data.replace("</", "<\\/")))
+            .replace("__SCATTER__", paper_tables.scatter_svg(table)).replace("__DATA__", data.replace("</", "<\\/"))
+            .replace("__PANELS__", json.dumps(details).replace("</", "<\\/")))
 
 
 _PAGE = """<!doctype html>
@@ -286,6 +307,10 @@ input,select{margin-right:.6rem;padding:.2rem}
 table.paper{width:auto;margin-bottom:1.2rem}
 table.paper th{cursor:default;text-align:center}
 td.delta.small{background:#eef7ee}td.delta.medium{background:#fff4d6}td.delta.large{background:#fbdcdc}
+tr.has-panel{cursor:pointer}tr.panel td{background:#fafafa}
+.panel dl{display:grid;grid-template-columns:max-content auto;gap:.1rem .8rem;margin:.3rem 0}
+.panel dt{color:#666}.panel code{background:#eee;padding:.1rem .3rem}
+.curve{display:inline-block;margin:.3rem 1rem .3rem 0;font-size:.8rem}
 </style></head><body>
 <h1>vssl-bench leaderboard</h1>
 <p>Reported rows are the papers' numbers; reproduced rows come from this suite's run records.
@@ -302,9 +327,42 @@ A reproduced value is the mean over its seeds, with &plusmn; the standard deviat
 <div><input id="q" placeholder="filter (model, dataset, ...)" size="40">
 <select id="source"><option value="">all sources</option><option>reported</option><option>reproduced</option></select>
 <span id="count"></span></div>
+<p>Click a reproduced row for its record: recipe, seeds, versions, device, duration, skipped videos,
+the command that re-runs it, and its training curves.</p>
 <table id="long"><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table>
 <script>
 const DATA = __DATA__;
+const PANELS = __PANELS__;
+function curveSvg(label, values) {  // a small line chart of per-epoch values, our own inline SVG
+  const w = 220, h = 70, lo = Math.min(...values), hi = Math.max(...values), span = (hi - lo) || 1;
+  const pts = values.map((v, i) => `${(10 + i * (w - 20) / Math.max(1, values.length - 1)).toFixed(1)},` +
+    `${(h - 10 - (v - lo) * (h - 20) / span).toFixed(1)}`).join(' ');
+  return `<div class="curve">${label} (${values.length} epochs: ${lo.toPrecision(3)} to ${hi.toPrecision(3)})<br>` +
+    `<svg class="curve-plot" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><rect x="0" y="0" width="${w}" ` +
+    `height="${h}" fill="#fff" stroke="#ddd"/><polyline fill="none" stroke="#1f77b4" stroke-width="1.5" ` +
+    `points="${pts}"/></svg></div>`;
+}
+function panelHtml(p) {
+  const esc = s => String(s).replace(/[&<>"]/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
+  const facts = [['record', p.record], ['recipe', p.recipe], ['scale', p.scale],
+    ['values by seed', JSON.stringify(p.values_by_seed || {})], ['device', p.device],
+    ['duration (s)', p.duration_s], ['started', p.started], ['versions', JSON.stringify(p.versions)],
+    ['skipped videos', JSON.stringify(p.skipped_videos)]];
+  const curves = Object.entries(p.curves || {}).map(([k, v]) => curveSvg(esc(k), v)).join('');
+  return '<dl>' + facts.map(([k, v]) => `<dt>${k}</dt><dd>${esc(v)}</dd>`).join('') +
+    `<dt>re-run</dt><dd><code>${esc(p.command)}</code></dd></dl>` + (curves || '<em>no training logs here</em>');
+}
+function togglePanel(tr, r) {
+  const next = tr.nextElementSibling;
+  if (next && next.classList.contains('panel')) { next.remove(); return; }
+  const row = document.createElement('tr');
+  row.className = 'panel';
+  const td = document.createElement('td');
+  td.colSpan = document.querySelectorAll('#long th').length;
+  td.innerHTML = panelHtml(PANELS[r._panel]);
+  row.appendChild(td);
+  tr.after(row);
+}
 let sortCol = null, sortAsc = true;
 function render() {
   const q = document.getElementById('q').value.toLowerCase();
@@ -323,6 +381,10 @@ function render() {
   for (const r of rows) {
     const tr = document.createElement('tr');
     tr.className = r.source;
+    if (r._panel !== '') {
+      tr.classList.add('has-panel');
+      tr.addEventListener('click', () => togglePanel(tr, r));
+    }
     for (const th of document.querySelectorAll('#long th')) {
       const td = document.createElement('td');
       td.textContent = r[th.dataset.col];
@@ -338,7 +400,7 @@ for (const th of document.querySelectorAll('#long th')) {
 }
 document.getElementById('q').addEventListener('input', render);
 document.getElementById('source').addEventListener('change', render);
-const params = new URLSearchParams(location.search);  // index.html?q=RSPNet&source=reproduced
+const params = new URLSearchParams(location.search);  // index.html?q=RSPNet&source=reproduced&open=1
 document.getElementById('q').value = params.get('q') || '';
 document.getElementById('source').value = params.get('source') || '';
 function filterPapers() {  // the paper-style tables: by scale and by paper
@@ -353,5 +415,9 @@ document.getElementById('scale').value = params.get('scale') || '';
 document.getElementById('method').value = params.get('method') || '';
 filterPapers();
 render();
+if (params.get('open')) {  // open the panel of the first reproduced row (linkable, and testable)
+  const first = document.querySelector('#long tr.has-panel');
+  if (first) first.click();
+}
 </script></body></html>
 """
