@@ -80,6 +80,7 @@ def components() -> dict:
         "finetune": commands.finetune,
         "retrieve": commands.retrieve,
         "leaderboard": commands.leaderboard,
+        "export": commands.export,
         "data": {"synth": data_commands.synth, "transcode": data_commands.transcode, "check": data_commands.check},
     }
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
+
 from vssl_bench.bench.grids import BACKBONES, GRIDS, METHODS, Cell
 from vssl_bench.bench.leaderboard import write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.runner import QUICK_SEEDS, RunContext, TrainerOptions, run_cell, sweep
 from vssl_bench.bench.runner import pretrain as pretrain_stage
 from vssl_bench.errors import ConfigError
+from vssl_bench.evaluation.checkpoints import backbone_state, read_checkpoint
+from vssl_bench.evaluation.official_weights import PREFIXES, to_official
 
 
 def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, results: str = "results",
@@ -69,18 +73,24 @@ def pretrain(recipe: str | None = None, method: str | None = None, backbone: str
 
 
 def evaluate(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",
-             seed: int = 0, scratch: bool = False, trainer: TrainerOptions = TrainerOptions()) -> None:
+             seed: int = 0, scratch: bool = False, checkpoint: str | None = None, checkpoint_format: str = "auto",
+             trainer: TrainerOptions = TrainerOptions()) -> None:
     """Run the missing stages of one recipe (pretrain, fine-tune, retrieval) and write their records.
 
     Args:
         recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
         method, backbone: instead of a recipe.
         scratch: evaluate the backbone from random initialisation instead (the baseline row).
+        checkpoint: evaluate these weights instead of pretraining: ours, or the authors' released
+            RSPNet / PRP checkpoints (their rows are marked ``official weights``).
+        checkpoint_format: auto (recognise the layout), ours, rspnet or prp.
     """
     path = resolve_recipe(recipe, method, backbone)
     recipe = load_recipe(path, scale)
-    ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
-    failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"], recipe.get("variant", "")), ctx, path, scratch)
+    ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer,
+                     checkpoint_format=checkpoint_format)
+    failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"], recipe.get("variant", "")), ctx, path,
+                      scratch, checkpoint=Path(checkpoint) if checkpoint else None)
     write_leaderboard(results)
     if failed:
         sys.exit(1)
@@ -94,10 +104,11 @@ def leaderboard(results: str = "results") -> None:
 
 def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: str | None, backbone: str | None,
                        checkpoint: str | None, scale: str, data_root: str | None, results: str, seed: int,
-                       trainer: TrainerOptions) -> None:
+                       trainer: TrainerOptions, checkpoint_format: str = "auto") -> None:
     path = resolve_recipe(recipe, method, backbone)
     spec = load_recipe(path, scale)
-    ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
+    ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer,
+                     checkpoint_format=checkpoint_format)
     cell = Cell(spec["method"], spec["backbone"], spec["pretrain_data"], spec.get("variant", ""))
     failed = run_cell(cell, ctx, path, scratch=checkpoint is None, sections=sections,
                       checkpoint=Path(checkpoint) if checkpoint else None, redo=True)
@@ -108,26 +119,55 @@ def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: st
 
 def finetune(recipe: str | None = None, method: str | None = None, backbone: str | None = None,
              checkpoint: str | None = None, scale: str = "paper", data_root: str | None = None,
-             results: str = "results", seed: int = 0, trainer: TrainerOptions = TrainerOptions()) -> None:
+             results: str = "results", seed: int = 0, checkpoint_format: str = "auto",
+             trainer: TrainerOptions = TrainerOptions()) -> None:
     """Fine-tune a backbone by a recipe's protocol on each of its downstream datasets; writes records.
 
     Args:
         recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
         method, backbone: instead of a recipe.
-        checkpoint: a pretraining .ckpt or a state_dict file; without it the backbone starts from
-            random initialisation (the scratch row).
+        checkpoint: a pretraining .ckpt or a state_dict file, or the authors' released RSPNet / PRP
+            weights; without it the backbone starts from random initialisation (the scratch row).
+        checkpoint_format: auto (recognise the layout), ours, rspnet or prp.
     """
-    _evaluate_sections(("finetune",), recipe, method, backbone, checkpoint, scale, data_root, results, seed, trainer)
+    _evaluate_sections(("finetune",), recipe, method, backbone, checkpoint, scale, data_root, results, seed, trainer,
+                       checkpoint_format)
 
 
 def retrieve(recipe: str | None = None, method: str | None = None, backbone: str | None = None,
              checkpoint: str | None = None, scale: str = "paper", data_root: str | None = None,
-             results: str = "results", seed: int = 0, trainer: TrainerOptions = TrainerOptions()) -> None:
+             results: str = "results", seed: int = 0, checkpoint_format: str = "auto",
+             trainer: TrainerOptions = TrainerOptions()) -> None:
     """Nearest-neighbour retrieval by a recipe's protocol (test videos query train videos); writes records.
 
     Args:
         recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
         method, backbone: instead of a recipe.
-        checkpoint: a pretraining .ckpt or a state_dict file; without it, random initialisation.
+        checkpoint: a pretraining .ckpt or a state_dict file, or the authors' released RSPNet / PRP
+            weights; without it, random initialisation.
+        checkpoint_format: auto (recognise the layout), ours, rspnet or prp.
     """
-    _evaluate_sections(("retrieval",), recipe, method, backbone, checkpoint, scale, data_root, results, seed, trainer)
+    _evaluate_sections(("retrieval",), recipe, method, backbone, checkpoint, scale, data_root, results, seed, trainer,
+                       checkpoint_format)
+
+
+def export(checkpoint: str, format: str, out: str, backbone: str | None = None) -> str:
+    """Write our pretrained backbone in the layout the authors publish, so their own fine-tuning
+    scripts load it: ``rspnet`` (``{"model": {"encoder_q.encoder.<key>": ...}}``) or ``prp``
+    (``{"module.base_network.<key>": ...}``).
+
+    Args:
+        checkpoint: our pretraining .ckpt (or a state_dict of our backbone keys).
+        format: rspnet or prp.
+        out: the file to write.
+        backbone: registry name (c3d, r3d10, r21d10, r3d18, s3dg); read from the .ckpt when omitted.
+    """
+    if format not in PREFIXES:
+        raise ConfigError(f"format={format!r}: use rspnet or prp.")
+    blob = read_checkpoint(checkpoint)
+    name = backbone or (blob.get("hyper_parameters", {}).get("backbone") if isinstance(blob, dict) else None)
+    if not name:
+        raise ConfigError(f"{checkpoint} does not say its backbone: pass --backbone c3d|r3d10|r21d10|r3d18|s3dg.")
+    state, layout = backbone_state(checkpoint, "ours")
+    torch.save(to_official(state, format, name), out)
+    return f"{out}: {name} backbone, {len(state)} tensors, {format} layout"

@@ -99,7 +99,7 @@ def reproduced_rows(records: list[dict[str, Any]], work: Path | None = None) -> 
         common = {"details": record_panels.details(r, work or Path("work")),"Dataset": DATA_NAMES.get(r["dataset"], r["dataset"]), "method": r["method"],
                   "backbone": r["backbone"], "pretrain_data": pretrain,
                   "Model": model_name(r["method"], r["backbone"], pretrain, r.get("variant", "")),
-                  "variant": r.get("variant", ""), "source": "reproduced",
+                  "variant": r.get("variant", ""), "source": r.get("source", "reproduced"),
                   "scale": r.get("scale", ""), "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
                   "note": f"{r.get('protocol') or ''} {r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip()
                   + skipped_note(r, pretrained.get(r.get("cell")))
@@ -181,7 +181,7 @@ def build_table(reported: list[dict[str, Any]], reproduced: list[dict[str, Any]]
     paper = rep[key + ["Value"]].rename(columns={"Value": "paper_value"}) if not rep.empty else None
     if paper is not None:
         table = table.merge(paper, on=key, how="left")
-        reproduced_mask = table["source"] == "reproduced"
+        reproduced_mask = table["source"] != "reported"
         table.loc[~reproduced_mask, "paper_value"] = float("nan")
         table["delta"] = (table["Value"] - table["paper_value"]).round(2)
     for col in COLUMNS:
@@ -201,7 +201,7 @@ def evaluation_tables(table: pd.DataFrame) -> list[dict[str, Any]]:
             rows = []
             for (model, source, scale), group in by_data.groupby(["Model", "source", "scale"], sort=False):
                 first = group.iloc[0]
-                name = model if source == "reported" else f"{model} [reproduced, {scale}]"
+                name = model if source == "reported" else f"{model} [{source}, {scale}]"
                 rows.append({
                     "model_name": name,
                     "paper_title": first["paper_title"] or "",

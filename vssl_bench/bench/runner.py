@@ -7,6 +7,7 @@ the sweep goes on; the summary and the exit status say what failed.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import logging
 import os
@@ -29,7 +30,9 @@ from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.records import device_name, now, read_record, versions, write_record
 from vssl_bench.data.datamodule import VideoDataModule
 from vssl_bench.errors import ConfigError
+from vssl_bench.evaluation.checkpoints import read_checkpoint
 from vssl_bench.evaluation.finetune import FineTuner
+from vssl_bench.evaluation.official_weights import PREFIXES, detect_layout
 from vssl_bench.evaluation.retrieval import RetrievalEvaluator
 from vssl_bench.methods import METHODS
 
@@ -64,6 +67,7 @@ class RunContext:
     results: Path = Path("results")
     seed: int = 0
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
+    checkpoint_format: str = "auto"  # of a --checkpoint to evaluate: auto, ours, rspnet or prp
 
     @property
     def runs(self) -> Path:
@@ -255,6 +259,7 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
     model = FineTuner(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
                       bn_momentum=recipe["model"].get("bn_momentum"),
                       num_classes=data.num_classes, init=str(init) if init else None,
+                      init_format=ctx.checkpoint_format,
                       linear_probe=spec.get("linear_probe", False), crop_size=spec["crop_size"],
                       train_augment=proto.get("train_augment"), eval_crop=proto["eval_crop"],
                       normalize=proto["normalize"], optimizer=spec.get("optimizer", "sgd"), lr=spec["lr"],
@@ -295,11 +300,24 @@ def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
     share_cpu(ctx, data.num_workers)
     model = RetrievalEvaluator(backbone=backbone, backbone_width=recipe["model"].get("backbone_width", 1.0),
                       bn_momentum=recipe["model"].get("bn_momentum"),
-                               init=str(init) if init else None, crop_size=proto["crop_size"], crop=proto["crop"],
+                               init=str(init) if init else None, init_format=ctx.checkpoint_format,
+                               crop_size=proto["crop_size"], crop=proto["crop"],
                                normalize=proto["normalize"], pool=proto["pool"])
     trainer = make_trainer(ctx, workdir, 1)
     trainer.test(model, data, verbose=False)
     return {**model.results, "loaded_tensors": model.loaded_tensors}, model.skipped_videos.record(trainer)
+
+
+def checkpoint_facts(path: Path, fmt: str) -> dict[str, str]:
+    """What a record says of an evaluated checkpoint: its layout and SHA-256."""
+    if not Path(path).is_file():
+        return {}
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    layout = detect_layout(read_checkpoint(path)) if fmt == "auto" else fmt
+    return {"format": layout, "sha256": digest.hexdigest(), "file": str(path)}
 
 
 # --- a cell ------------------------------------------------------------------------------------------
@@ -314,10 +332,15 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
     method = "scratch" if scratch else cell.method
     pretrain_data = "none" if scratch else (recipe["data"]["dataset"])
     cell_id = cell_label(cell, scratch, ctx)
+    weights = checkpoint_facts(checkpoint, ctx.checkpoint_format) if checkpoint is not None else {}
+    if weights.get("format") in PREFIXES:  # the authors' released weights: rows of their own
+        cell_id = f"{cell_id}-official"
     base = {"method": method, "backbone": cell.backbone, "pretrain_data": pretrain_data,
             "paper_pretrain_data": "none" if scratch else cell.pretrain_data, "cell": cell_id,
             "recipe": str(recipe_path or cell.recipe), "extrapolated": recipe.get("extrapolated", ""),
             "variant": "" if scratch else cell.variant}
+    if weights:
+        base |= {"weights": weights, "source": "official weights" if weights["format"] in PREFIXES else "reproduced"}
     failed: list[str] = []
 
     def attempt(stage: str, fn, **fields: Any) -> Any:

@@ -48,6 +48,7 @@ class FineTuner(pl.LightningModule):
         bn_momentum: float | None = None,
         num_classes: int = 101,
         init: str | None = None,
+        init_format: str = "auto",
         linear_probe: bool = False,
         crop_size: int = 112,
         train_augment: dict[str, Any] | None = None,
@@ -67,7 +68,7 @@ class FineTuner(pl.LightningModule):
         self.skipped_videos = SkippedVideos()
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)
-        self.loaded_tensors = load_backbone(self.backbone, init) if init else 0
+        self.loaded_tensors = load_backbone(self.backbone, init, init_format, backbone) if init else 0
         if linear_probe:
             for p in self.backbone.parameters():
                 p.requires_grad_(False)

@@ -81,14 +81,14 @@ class RetrievalEvaluator(pl.LightningModule):
     """Run with ``trainer.test(model, datamodule)`` on a data module in ``retrieval`` mode."""
 
     def __init__(self, backbone: str = "r3d10", backbone_width: float = 1.0, bn_momentum: float | None = None,
-                 init: str | None = None, crop_size: int = 112, crop: Literal["center", "center_square"] = "center",
+                 init: str | None = None, init_format: str = "auto", crop_size: int = 112, crop: Literal["center", "center_square"] = "center",
                  normalize: Literal["imagenet", "unit", "bgr255"] = "imagenet",
                  pool: Literal["avg", "vcop"] = "avg", ks: tuple[int, ...] = DEFAULT_KS) -> None:
         super().__init__()
         self.skipped_videos = SkippedVideos()
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)
-        self.loaded_tensors = load_backbone(self.backbone, init) if init else 0
+        self.loaded_tensors = load_backbone(self.backbone, init, init_format, backbone) if init else 0
         self.augment = ClipAugment(size=crop_size, crop=crop, flip_p=0.0, normalize=normalize)
         self._features: dict[int, list[dict[str, torch.Tensor]]] = {0: [], 1: []}
         self.results: dict[str, float] = {}
