@@ -1,22 +1,41 @@
-"""Loader throughput against the decode limit, per method sampler and container.
+"""Decoding throughput: our reader against the readers a user would pick instead, and our loader
+against the decode limit.
 
-For UCF101-like videos (320x240 MPEG-4 avi, 25 fps, 7 s, a keyframe every 12 frames) and
-Kinetics-like videos (340x256 H.264 mp4 with B-frames, 25 fps, 10 s, a keyframe every 125 frames),
-the same Kinetics-like files after ``vssl-bench data transcode`` (short side 128, keyframe every 16),
-and for each method's sampler (RSPNet/ASCNet: three clips over two windows; Pace: one clip at pace
-1-4; PRP: a dilated clip and its in-between frames), this measures in one run:
+Videos (rendered by the synthetic generator, with per-pixel noise so that decoding costs what real
+footage costs):
 
-- ``loader``: samples/s of one loader worker (``ClipDataset.__getitem__`` in this process: probe
-  cached, decode, resize to the target size in the decoder, slice the clips);
-- ``decode_limit``: samples/s at which the same PyAV decoder, single-threaded, does only the work a
-  sample cannot avoid: seek to the keyframe before the first needed frame, decode every frame up to
-  the last needed one, convert the needed frames to RGB at the target size. Both replay the same
-  frame index sets;
-- ``ratio`` = loader / decode_limit (the issue's target is >= 0.5);
-- ``ffmpeg_null_fps``: ``ffmpeg -threads 1 -f null`` full-decode frames/s, where an ffmpeg binary exists.
+- ``ucf101_avi``: 320x240 MPEG-4 part 2 avi (the XviD/DivX codec of UCF101/HMDB51), 25 fps, 175
+  frames, a keyframe every 12;
+- ``ucf101_avi_one_key``: the same codec, 131 frames and a single keyframe (many UCF101 files);
+- ``ucf101_avi_packed``: with B-frames stored the DivX way ("packed B-frames", about 3,000 UCF101
+  videos; written by ``tests/quirky_videos.py``, which says what the quirk is);
+- ``kinetics_mp4``: 340x256 H.264 mp4 with B-frames, 25 fps, 250 frames, a keyframe every 125;
+- ``kinetics_mp4_transcoded``: the same files after ``vssl-bench data transcode`` (short side 128,
+  keyframe every 16).
 
-Usage: python benchmarks/loader_throughput.py [--videos 8] [--samples 64] [--size 128,171]
-Prints one JSON document.
+Index sets come from each method's sampler (RSPNet/ASCNet: three clips over two windows; Pace: one
+clip at pace 1-4; PRP: a dilated clip and its in-between frames); every reader decodes the same
+sorted index sets, one thread, to uint8 RGB at the paper's frame size (128x171) and at full size.
+
+``peers`` (per container, sampler and size): clips/s of
+  - ``ours``: ``read_frames`` as a loader worker calls it (the video's probe cached: a worker probes
+    each video once), and ``ours_cold`` (the probe redone for every sample);
+  - ``torchcodec``: ``VideoDecoder(seek_mode="exact", num_ffmpeg_threads=1)``, resize by its
+    ``Resize`` decoder transform; ``decord``: ``VideoReader(num_threads=1, width=, height=)``;
+    one decoder object per sample, as a loader opens a new video for every sample;
+  - each reader's exactness: the samples whose every frame is the frame a full sequential decode
+    gives at that index (the nearest of the sequential frames within +-6, and close to it);
+  - ``ratio``: ours / the fastest *exact* peer (a peer that returns wrong frames is no alternative).
+  Readers are timed interleaved, sample by sample, in ``--rounds`` rounds; the best round counts, so
+  load from other processes affects all readers alike.
+``loader``: samples/s of ``ClipDataset.__getitem__`` against the decode limit (seek to the keyframe
+  before the first needed frame, decode through the last one, convert only the needed frames, with
+  no skipping of frames nobody needs).
+
+Peers are optional (``pip install -e '.[bench]'``); a reader that is not installed is skipped with a
+note. Usage: python benchmarks/loader_throughput.py [--videos 4] [--samples 24] [--rounds 3]
+[--sizes 128x171,full] [--json report.json]. Prints a markdown table; ``--json`` also writes the
+whole report.
 """
 
 from __future__ import annotations
@@ -27,27 +46,38 @@ import json
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 import numpy as np
+import torch
 
+from vssl_bench.data import decode
 from vssl_bench.data.datamodule import ClipDataset
 from vssl_bench.data.datasets import VideoIndex
-from vssl_bench.data.decode import output_size, probe
+from vssl_bench.data.decode import output_size, probe, read_frames
 from vssl_bench.data.synthetic import SyntheticSpec, render_video, write_video
 from vssl_bench.data.transcode import transcode_video
 from vssl_bench.methods.pace import PaceSampler
 from vssl_bench.methods.prp import DilatedSampler
 from vssl_bench.methods.rspnet import TwoSpeedSampler
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from quirky_videos import pack_bframes, write_mpeg4_avi  # noqa: E402
+
 CONTAINERS = {
     "ucf101_avi": {"ext": "avi", "width": 320, "height": 240, "frames": 175, "gop": 12,
-                   "what": "320x240 MPEG-4 part 2 avi, 25 fps, 175 frames, keyframe every 12"},
+                   "what": "320x240 MPEG-4 part 2 avi, 175 frames, keyframe every 12"},
+    "ucf101_avi_one_key": {"ext": "avi", "width": 320, "height": 240, "frames": 131, "gop": 1000,
+                           "what": "320x240 MPEG-4 part 2 avi, 131 frames, one keyframe"},
+    "ucf101_avi_packed": {"ext": "avi", "width": 320, "height": 240, "frames": 131, "gop": 1000, "packed": True,
+                          "what": "320x240 MPEG-4 part 2 avi, 131 frames, one keyframe, packed B-frames"},
     "kinetics_mp4": {"ext": "mp4", "width": 340, "height": 256, "frames": 250, "gop": 125,
-                     "what": "340x256 H.264 mp4 (B-frames), 25 fps, 250 frames, keyframe every 125"},
+                     "what": "340x256 H.264 mp4 (B-frames), 250 frames, keyframe every 125"},
     "kinetics_mp4_transcoded": {"from": "kinetics_mp4",
                                 "what": "the Kinetics-like files after `vssl-bench data transcode` "
                                         "(short side 128, keyframe every 16)"},
@@ -57,6 +87,7 @@ SAMPLERS = {
     "pace": PaceSampler(clip_len=16, max_pace=4),
     "prp": DilatedSampler(clip_len=16, rates=(1, 2, 4, 8)),
 }
+NEAR = 6  # exactness: the returned frame is compared with the sequential frames within +-NEAR
 
 
 def make_videos(folder: Path, kind: str, count: int) -> list[str]:
@@ -72,13 +103,19 @@ def make_videos(folder: Path, kind: str, count: int) -> list[str]:
     paths = []
     for i in range(count):
         path = folder / f"{kind}_{i:03d}.{c['ext']}"
-        write_video(path, render_video(spec, i % 12, 1 + i // 12, 1), fps=25, gop=c["gop"])
+        frames = render_video(spec, i % 8, 1 + i // 8, 1)
+        if c.get("packed"):
+            plain = folder / f"{kind}_{i:03d}_unpacked.avi"
+            write_mpeg4_avi(plain, frames, fps=25, gop=c["gop"], bframes=2)
+            pack_bframes(plain, path)
+        else:
+            write_video(path, frames, fps=25, gop=c["gop"])
         paths.append(str(path))
     return paths
 
 
 def plan(paths: list[str], sampler, samples: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    """The (video, sorted unique frame indices) of ``samples`` draws, replayed by both measurements."""
+    """The (video, sorted unique frame indices) of ``samples`` draws, replayed by every measurement."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(samples):
@@ -86,6 +123,120 @@ def plan(paths: list[str], sampler, samples: int, seed: int = 0) -> list[tuple[s
         clips, _ = sampler(probe(path).num_frames, rng)
         out.append((path, np.unique(np.concatenate(clips))))
     return out
+
+
+# ---------------------------------------------------------------------------------------------- readers
+
+Reader = Callable[[str, np.ndarray, "tuple[int, int] | None"], np.ndarray]
+
+
+def read_ours(path: str, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    return read_frames(path, indices, size).numpy()
+
+
+def read_ours_cold(path: str, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    decode._PROBE_CACHE.clear()
+    return read_frames(path, indices, size).numpy()
+
+
+def peer_readers() -> tuple[dict[str, Reader], dict[str, str]]:
+    """The installed peers, and a note for each that is not."""
+    readers: dict[str, Reader] = {}
+    notes: dict[str, str] = {}
+    try:
+        import torchcodec
+        from torchcodec.decoders import VideoDecoder
+        from torchcodec.transforms import Resize
+
+        def read_torchcodec(path: str, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+            decoder = VideoDecoder(path, dimension_order="NHWC", num_ffmpeg_threads=1, seek_mode="exact",
+                                   transforms=[Resize(size)] if size else None)
+            return decoder.get_frames_at(indices.tolist()).data.numpy()
+
+        readers[f"torchcodec {torchcodec.__version__.split('+')[0]}"] = read_torchcodec
+    except Exception as exc:  # noqa: BLE001 - any import failure means "not available here"
+        notes["torchcodec"] = f"skipped: {type(exc).__name__}: {exc} (pip install -e '.[bench]')"
+    try:
+        import decord
+
+        def read_decord(path: str, indices: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+            h, w = size or (-1, -1)
+            reader = decord.VideoReader(path, num_threads=1, height=h, width=w)
+            return reader.get_batch(indices.tolist()).asnumpy()
+
+        readers[f"decord {decord.__version__}"] = read_decord
+    except Exception as exc:  # noqa: BLE001
+        notes["decord"] = f"skipped: {type(exc).__name__}: {exc} (pip install -e '.[bench]')"
+    return readers, notes
+
+
+def sequential_frames(path: str, size: tuple[int, int] | None) -> np.ndarray:
+    """Every frame of a plain sequential decode (FFmpeg's own order), at ``size``."""
+    frames = []
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        h, w = output_size(stream.codec_context.width, stream.codec_context.height, size)
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR"))
+    return np.stack(frames)
+
+
+def is_exact(frames: np.ndarray, indices: np.ndarray, reference: np.ndarray) -> bool:
+    """Every returned frame is, among the sequential frames within +-NEAR of its index, nearest to the
+    one at its index, and close to it (readers' colour conversions and scalers differ slightly)."""
+    if frames.shape[0] != indices.size or frames.shape[1:] != reference.shape[1:]:
+        return False
+    for frame, index in zip(frames, indices.tolist()):
+        lo, hi = max(0, index - NEAR), min(len(reference), index + NEAR + 1)
+        got = frame[::2, ::2].astype(np.float32)
+        distance = [np.abs(got - reference[j, ::2, ::2]).mean() for j in range(lo, hi)]
+        if lo + int(np.argmin(distance)) != index or distance[index - lo] > 4.0:
+            return False
+    return True
+
+
+def compare_readers(readers: dict[str, Reader], planned: list[tuple[str, np.ndarray]],
+                    size: tuple[int, int] | None, rounds: int, references: dict[str, np.ndarray]) -> dict:
+    """Clips/s (best of ``rounds``, readers interleaved per sample) and exact samples of each reader."""
+    totals = {name: [0.0] * rounds for name in readers}
+    exact = dict.fromkeys(readers, 0)
+    errors: dict[str, str] = {}
+    for r in range(rounds):
+        for s, (path, indices) in enumerate(planned):
+            names = list(readers)
+            for name in names[s % len(names):] + names[: s % len(names)]:  # rotate who goes first
+                if name in errors:
+                    continue
+                start = time.perf_counter()
+                try:
+                    frames = readers[name](path, indices, size)
+                except Exception as exc:  # noqa: BLE001 - a peer failing on a quirk is a finding
+                    errors[name] = f"{type(exc).__name__}: {str(exc)[:120]}"
+                    continue
+                totals[name][r] += time.perf_counter() - start
+                if r == 0:
+                    exact[name] += is_exact(frames, indices, references[path])
+    out = {}
+    for name in readers:
+        if name in errors:
+            out[name] = {"error": errors[name]}
+        else:
+            out[name] = {"clips_per_s": round(len(planned) / min(totals[name]), 1),
+                         "exact": f"{exact[name]}/{len(planned)}"}
+    return out
+
+
+def with_ratio(figures: dict) -> dict:
+    """Ours / the fastest peer that returned the right frames for every sample."""
+    peers = [f for name, f in figures.items() if not name.startswith("ours") and "clips_per_s" in f
+             and f["exact"].split("/")[0] == f["exact"].split("/")[1]]
+    best = max((f["clips_per_s"] for f in peers), default=None)
+    ours = figures["ours"].get("clips_per_s")
+    figures["ratio_to_best_exact_peer"] = round(ours / best, 2) if best and ours else None
+    return figures
+
+
+# ------------------------------------------------------------------------------- loader vs decode limit
 
 
 class _Replay:
@@ -146,32 +297,78 @@ def ffmpeg_null_fps(paths: list[str]) -> float | None:
     return frames / (time.perf_counter() - start)
 
 
+# ---------------------------------------------------------------------------------------------- report
+
+
+def table(report: dict) -> str:
+    readers = report["readers"]
+    lines = [f"Decoding clips/s, one thread, {report['machine']} (exact samples in brackets)", "",
+             "| container | sampler | size | " + " | ".join(readers) + " | ours / best exact peer |",
+             "|---" * (len(readers) + 4) + "|"]
+    for kind, entry in report["containers"].items():
+        for sampler, by_size in entry["peers"].items():
+            for size, figures in by_size.items():
+                cells = []
+                for name in readers:
+                    f = figures.get(name, {})
+                    cells.append(f"{f['clips_per_s']} ({f['exact']})" if "clips_per_s" in f
+                                 else f"error: {f.get('error', 'n/a')}")
+                ratio = figures["ratio_to_best_exact_peer"]
+                lines.append(f"| {kind} | {sampler} | {size} | " + " | ".join(cells)
+                             + f" | {'-' if ratio is None else f'{ratio:.2f}x'} |")
+    lines += ["", *(f"{name}: {note}" for name, note in report["peer_notes"].items())]
+    return "\n".join(lines)
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    if text == "full":
+        return None
+    h, w = text.lower().replace(",", "x").split("x")
+    return int(h), int(w)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=8)
-    parser.add_argument("--samples", type=int, default=64, help="samples per sampler and container")
-    parser.add_argument("--size", default="128,171", help="decoded frame size H,W")
+    parser.add_argument("--videos", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=24, help="samples per sampler and container")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds; the best counts")
+    parser.add_argument("--sizes", default="128x171,full", help="output sizes HxW or 'full', comma separated")
+    parser.add_argument("--containers", default=",".join(CONTAINERS))
+    parser.add_argument("--no-loader", action="store_true", help="skip the loader vs decode-limit section")
+    parser.add_argument("--json", type=Path, help="also write the whole report here")
     args = parser.parse_args()
-    size = tuple(int(v) for v in args.size.split(","))
-    report = {"machine": f"{platform.processor() or platform.machine()}, single process (one loader worker)",
-              "decoded_size": list(size), "clip_len": 16, "containers": {}}
+    torch.set_num_threads(1)
+    sizes = {text: parse_size(text) for text in args.sizes.split(",")}
+    peers, notes = peer_readers()
+    readers: dict[str, Reader] = {"ours": read_ours, "ours_cold": read_ours_cold, **peers}
+    report = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} thread",
+              "readers": list(readers), "peer_notes": notes, "clip_len": 16, "containers": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, spec in CONTAINERS.items():
+        for kind in args.containers.split(","):
+            spec = CONTAINERS[kind]
             paths = make_videos(Path(tmp), kind, args.videos)
             for p in paths:
                 probe(p)  # a running loader has its probes cached
-            entry = {"video": spec["what"], "ffmpeg_null_fps": ffmpeg_null_fps(paths), "samplers": {}}
-            for name, sampler in SAMPLERS.items():
-                planned = plan(paths, sampler, args.samples)
-                frames = float(np.mean([len(n) for _, n in planned]))
-                limit = decode_limit_rate(planned, size)
-                loader = loader_rate(planned, size)
-                entry["samplers"][name] = {"frames_per_sample": round(frames, 1),
-                                           "loader_samples_per_s": round(loader, 1),
-                                           "decode_limit_samples_per_s": round(limit, 1),
-                                           "ratio": round(loader / limit, 2)}
+            entry = {"video": spec["what"], "ffmpeg_null_fps": ffmpeg_null_fps(paths), "peers": {}, "loader": {}}
+            for label, size in sizes.items():
+                references = {p: sequential_frames(p, size) for p in paths}
+                for name, sampler in SAMPLERS.items():
+                    planned = plan(paths, sampler, args.samples)
+                    figures = compare_readers(readers, planned, size, args.rounds, references)
+                    entry["peers"].setdefault(name, {})[label] = with_ratio(figures)
+            if not args.no_loader:
+                size = next((s for s in sizes.values() if s is not None), (128, 171))
+                for name, sampler in SAMPLERS.items():
+                    planned = plan(paths, sampler, args.samples)
+                    limit, loader = decode_limit_rate(planned, size), loader_rate(planned, size)
+                    entry["loader"][name] = {"frames_per_sample": round(float(np.mean([len(n) for _, n in planned])), 1),
+                                             "loader_samples_per_s": round(loader, 1),
+                                             "decode_limit_samples_per_s": round(limit, 1),
+                                             "ratio": round(loader / limit, 2)}
             report["containers"][kind] = entry
-    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    print(table(report))
 
 
 if __name__ == "__main__":
