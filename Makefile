@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check vssl_bench tests benchmarks
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]' || echo "peers not installed: the loader benchmark skips them"
 	$(BIN)/python benchmarks/loader_throughput.py
 	$(BIN)/python benchmarks/backbone_cost.py
 

@@ -24,7 +24,8 @@ sorted index sets, one thread, to uint8 RGB at the paper's frame size (128x171) 
     ``Resize`` decoder transform; ``decord``: ``VideoReader(num_threads=1, width=, height=)``;
     one decoder object per sample, as a loader opens a new video for every sample;
   - each reader's exactness: the samples whose every frame is the frame a full sequential decode
-    gives at that index (the nearest of the sequential frames within +-6, and close to it);
+    gives at that index (the nearest of the sequential frames within +-6, and close to it), judged
+    on full-size reads (which frame a reader returns does not depend on the output size);
   - ``ratio``: ours / the fastest *exact* peer (a peer that returns wrong frames is no alternative).
   Each reader decodes all samples of a row in one block; blocks rotate over ``--rounds`` rounds and
   each reader's best round counts.
@@ -170,15 +171,10 @@ def peer_readers() -> tuple[dict[str, Reader], dict[str, str]]:
     return readers, notes
 
 
-def sequential_frames(path: str, size: tuple[int, int] | None) -> np.ndarray:
-    """Every frame of a plain sequential decode (FFmpeg's own order), at ``size``."""
-    frames = []
+def sequential_frames(path: str) -> np.ndarray:
+    """Every frame of a plain sequential decode (FFmpeg's own order), full size."""
     with av.open(path) as container:
-        stream = container.streams.video[0]
-        h, w = output_size(stream.codec_context.width, stream.codec_context.height, size)
-        for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="BILINEAR"))
-    return np.stack(frames)
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
 
 
 def is_exact(frames: np.ndarray, indices: np.ndarray, reference: np.ndarray) -> bool:
@@ -195,39 +191,42 @@ def is_exact(frames: np.ndarray, indices: np.ndarray, reference: np.ndarray) -> 
     return True
 
 
+def exactness(readers: dict[str, Reader], planned: list[tuple[str, np.ndarray]],
+              references: dict[str, np.ndarray]) -> dict[str, str]:
+    """Per reader, "exact samples/samples" at full size, or the error that stopped it. Judged at full
+    size only: readers' scalers differ by a few levels, which at 128x171 on smooth footage is as much
+    as one frame differs from the next; which frame a reader returns does not depend on the size."""
+    out = {}
+    for name, read in readers.items():
+        try:
+            good = sum(is_exact(read(path, indices, None), indices, references[path]) for path, indices in planned)
+        except Exception as exc:  # noqa: BLE001 - a peer failing on a quirk is a finding
+            out[name] = f"error: {type(exc).__name__}: {str(exc)[:120]}"
+            continue
+        out[name] = f"{good}/{len(planned)}"
+    return out
+
+
 def compare_readers(readers: dict[str, Reader], planned: list[tuple[str, np.ndarray]],
-                    size: tuple[int, int] | None, rounds: int, references: dict[str, np.ndarray]) -> dict:
-    """Clips/s (best of ``rounds``) and exact samples of each reader. A reader decodes all samples in
-    one block, the blocks' order rotating from round to round: interleaving readers sample by sample
-    would bill one reader for another's after-effects (decord's decoding threads outlive its reader
-    objects and slow down whatever runs next, by up to 40 % as measured here)."""
-    names = list(readers)
+                    size: tuple[int, int] | None, rounds: int, exact: dict[str, str]) -> dict:
+    """Clips/s (best of ``rounds``) of each reader, with its exactness. A reader decodes all samples
+    in one block, the blocks' order rotating from round to round: interleaving readers sample by
+    sample would bill one reader for another's after-effects (decord's decoding threads outlive its
+    reader objects and slow down whatever runs next, by up to 40 % as measured here)."""
+    names = [name for name in readers if not exact[name].startswith("error")]
     best = dict.fromkeys(names, float("inf"))
-    exact = dict.fromkeys(names, 0)
-    errors: dict[str, str] = {}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            if name in errors:
-                continue
-            elapsed = 0.0
-            try:
-                for path, indices in planned:
-                    start = time.perf_counter()
-                    frames = readers[name](path, indices, size)
-                    elapsed += time.perf_counter() - start
-                    if r == 0:
-                        exact[name] += is_exact(frames, indices, references[path])
-            except Exception as exc:  # noqa: BLE001 - a peer failing on a quirk is a finding
-                errors[name] = f"{type(exc).__name__}: {str(exc)[:120]}"
-                continue
-            best[name] = min(best[name], elapsed)
+            start = time.perf_counter()
+            for path, indices in planned:
+                readers[name](path, indices, size)
+            best[name] = min(best[name], time.perf_counter() - start)
     out = {}
-    for name in names:
-        if name in errors:
-            out[name] = {"error": errors[name]}
+    for name in readers:
+        if name in best:
+            out[name] = {"clips_per_s": round(len(planned) / best[name], 1), "exact": exact[name]}
         else:
-            out[name] = {"clips_per_s": round(len(planned) / best[name], 1),
-                         "exact": f"{exact[name]}/{len(planned)}"}
+            out[name] = {"error": exact[name].removeprefix("error: ")}
     return out
 
 
@@ -355,11 +354,12 @@ def main() -> None:
             for p in paths:
                 probe(p)  # a running loader has its probes cached
             entry = {"video": spec["what"], "ffmpeg_null_fps": ffmpeg_null_fps(paths), "peers": {}, "loader": {}}
-            for label, size in sizes.items():
-                references = {p: sequential_frames(p, size) for p in paths}
-                for name, sampler in SAMPLERS.items():
-                    planned = plan(paths, sampler, args.samples)
-                    figures = compare_readers(readers, planned, size, args.rounds, references)
+            references = {p: sequential_frames(p) for p in paths}
+            for name, sampler in SAMPLERS.items():
+                planned = plan(paths, sampler, args.samples)
+                exact = exactness(readers, planned, references)
+                for label, size in sizes.items():
+                    figures = compare_readers(readers, planned, size, args.rounds, exact)
                     entry["peers"].setdefault(name, {})[label] = with_ratio(figures)
             if not args.no_loader:
                 size = next((s for s in sizes.values() if s is not None), (128, 171))

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
 
 
 def run(script: str, *args: str) -> dict:
@@ -18,14 +21,54 @@ def run(script: str, *args: str) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_loader_benchmark_reports_the_ratio_to_the_decode_limit():
-    report = run("loader_throughput.py", "--videos", "1", "--samples", "2", "--size", "64,85")
-    assert set(report["containers"]) == {"ucf101_avi", "kinetics_mp4", "kinetics_mp4_transcoded"}
-    for container in report["containers"].values():
-        assert set(container["samplers"]) == {"rspnet/ascnet", "pace", "prp"}
-        for figures in container["samplers"].values():
+def test_loader_benchmark_prints_readers_side_by_side_and_the_decode_limit(tmp_path):
+    out = tmp_path / "report.json"
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "loader_throughput.py"), "--videos", "1", "--samples", "2",
+                           "--rounds", "1", "--sizes", "64x85,full", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    containers = {"ucf101_avi", "ucf101_avi_one_key", "ucf101_avi_packed", "kinetics_mp4", "kinetics_mp4_transcoded"}
+    assert set(report["containers"]) == containers
+    peers = [name for name in report["readers"] if not name.startswith("ours")]
+    for peer in ("torchcodec", "decord"):  # each peer is either measured or skipped with a note
+        assert any(name.startswith(peer) for name in peers) != (peer in report["peer_notes"])
+    for kind, container in report["containers"].items():
+        assert set(container["peers"]) == {"rspnet/ascnet", "pace", "prp"}
+        for by_size in container["peers"].values():
+            assert set(by_size) == {"64x85", "full"}
+            for figures in by_size.values():
+                assert figures["ours"]["exact"] == "2/2", kind  # our reads are exact on every container
+                assert figures["ours"]["clips_per_s"] > 0
+        for figures in container["loader"].values():
             assert figures["loader_samples_per_s"] > 0 and figures["decode_limit_samples_per_s"] > 0
-            assert figures["ratio"] > 0
+    table = proc.stdout
+    assert "| container | sampler | size | ours | ours_cold |" in table
+    assert table.count("| ucf101_avi_packed |") == 6  # 3 samplers x 2 sizes
+
+
+def test_exactness_check_catches_wrong_and_shifted_frames():
+    from loader_throughput import is_exact
+
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 256, size=(30, 16, 20, 3), dtype=np.uint8)
+    indices = np.array([3, 4, 10, 20])
+    assert is_exact(reference[indices], indices, reference)
+    nudged = np.clip(reference[indices].astype(int) + 2, 0, 255).astype(np.uint8)  # colour conversion differences
+    assert is_exact(nudged, indices, reference)
+    assert not is_exact(reference[indices + 1], indices, reference)  # off by one frame
+    assert not is_exact(reference[indices][:3], indices, reference)  # a frame missing
+
+
+def test_ratio_is_against_the_fastest_exact_peer():
+    from loader_throughput import with_ratio
+
+    figures = with_ratio({"ours": {"clips_per_s": 50.0, "exact": "8/8"},
+                          "ours_cold": {"clips_per_s": 40.0, "exact": "8/8"},
+                          "fast but wrong": {"clips_per_s": 100.0, "exact": "0/8"},
+                          "exact peer": {"clips_per_s": 40.0, "exact": "8/8"},
+                          "broken peer": {"error": "RuntimeError: boom"}})
+    assert figures["ratio_to_best_exact_peer"] == 1.25
 
 
 def test_train_benchmark_reports_model_only_end_to_end_and_their_ratio(synthetic_root):
