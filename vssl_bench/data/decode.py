@@ -20,8 +20,10 @@ produce at those 0-based positions, without decoding the whole video:
    it unless the decoder is already positioned between that keyframe and the frame, so a clip (or
    several overlapping clips of one sample) costs one seek and decodes only from the preceding
    keyframe to its last frame.
-3. Frames are converted to RGB and resized in one ``swscale`` call while leaving YUV, so no full-size
-   RGB copy is made.
+   While catching up to a wanted frame, non-reference frames nobody asked for are not decoded at all
+   (streams named by timestamp: H.264/HEVC B-frames that no other frame refers to).
+3. Wanted frames are resized while leaving YUV (no full-size RGB copy is made) on this thread only,
+   with a kept ``swscale`` context, and written straight into the output array (``_RgbWriter``).
 
 Policy for bad files: a file that cannot be opened, has no video stream, no frames, or stops decoding
 before a wanted frame raises :class:`~vssl_bench.errors.VideoDecodeError` naming the file. Callers that
