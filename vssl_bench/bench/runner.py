@@ -126,19 +126,37 @@ LIGHTNING_NOISE = (
 )
 
 
-class _NoAdvertising(logging.Filter):
+class _LightningInfo(logging.Filter):
+    """Drops Lightning's product tips, and repeats of its information lines: a sweep builds a trainer
+    per stage, and "GPU available: ...", "Seed set to 0" or "`Trainer.fit` stopped" once each is
+    enough. Warnings always pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip: For seamless cloud" not in record.getMessage()
+        message = record.getMessage()
+        if "Tip: For seamless cloud" in message:
+            return False
+        if record.levelno > logging.INFO:
+            return True
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
 
 
 def quiet_lightning() -> None:
-    """Drop Lightning's product tips and the notices above; every other warning stays."""
+    """Drop Lightning's product tips, repeated information lines and the notices above; every
+    warning stays."""
     for pattern in LIGHTNING_NOISE:
         warnings.filterwarnings("ignore", message=pattern)
-    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
+                 "lightning_fabric.utilities.seed"):
         log_ = logging.getLogger(name)
-        if not any(isinstance(f, _NoAdvertising) for f in log_.filters):
-            log_.addFilter(_NoAdvertising())
+        if not any(isinstance(f, _LightningInfo) for f in log_.filters):
+            log_.addFilter(_LightningInfo())
 
 
 def make_trainer(ctx: RunContext, workdir: Path, epochs: int, **extra: Any) -> pl.Trainer:
@@ -211,6 +229,7 @@ def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> tuple[Pat
     if choice == "best_val_loss" and not recipe["data"].get("heldout"):
         raise ConfigError("checkpoint=best_val_loss needs held-out videos: set data.heldout (PRP: 800).")
     workdir = ctx.work / cell_id / "pretrain"
+    quiet_lightning()
     pl.seed_everything(ctx.seed, workers=True)
     method = METHODS[recipe["method"]](**checked_arguments(METHODS[recipe["method"]], recipe["model"], "model"))
     data = VideoDataModule(**{**recipe["data"], "root": dataset_root(recipe["data"]["dataset"], ctx),
@@ -249,6 +268,7 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
     if select == "best_val" and not heldout:
         raise ConfigError(f"finetune.select=best_val needs finetune.datasets.{dataset}.heldout (videos held out "
                           "of the train split, PRP: 800 UCF101 / 400 HMDB51).")
+    quiet_lightning()
     pl.seed_everything(ctx.seed, workers=True)
     data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), split=spec.get("split", 1),
                            mode="finetune", clip_len=spec["clip_len"], eval_clips=spec["eval_clips"],
@@ -291,6 +311,7 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
 def retrieve(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path | None, backbone: str,
              workdir: Path) -> tuple[dict[str, float], dict[str, Any]]:
     proto = recipe["retrieval"]
+    quiet_lightning()
     pl.seed_everything(ctx.seed, workers=True)  # a random-init backbone is the seed's, not the process history's
     data = VideoDataModule(dataset=dataset, root=dataset_root(dataset, ctx), mode="retrieval",
                            clip_len=proto["clip_len"], eval_clips=proto["clips"],
