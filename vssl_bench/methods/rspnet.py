@@ -36,6 +36,7 @@ from vssl_bench.methods.heads import FeatureQueue, LinearHead, ema_update, momen
 from vssl_bench.methods.losses import info_nce, margin_ranking
 
 log = logging.getLogger(__name__)
+_told: set[str] = set()  # how shuffling BN runs is said once per process (a sweep builds many models)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ class RSPNet(PretextMethod):
         else:
             self.protocol_notes["shuffle_bn"] = (f"emulated on one process: keys shuffled, {self.hparams.shuffle_groups} "
                                                  "groups normalised separately")
-        log.info("RSPNet shuffling BN: %s", self.protocol_notes["shuffle_bn"])
+        if self.protocol_notes["shuffle_bn"] not in _told:
+            _told.add(self.protocol_notes["shuffle_bn"])
+            log.info("RSPNet shuffling BN: %s", self.protocol_notes["shuffle_bn"])
 
     def _keys(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         def encoder(x: torch.Tensor) -> torch.Tensor:
