@@ -65,3 +65,35 @@ def load_records(root: str | Path) -> list[dict[str, Any]]:
         if record is not None:
             out.append(record)
     return out
+
+
+# --- what a record measured ------------------------------------------------------------------------
+# A record states its ``kind`` (the stage's job) and ``protocol`` (how it was measured); the leaderboard
+# files rows by these two fields, never by stage names.
+KINDS = ("pretrain", "finetune", "retrieval")
+PROTOCOLS = {
+    "pretrain": ("pretext",),  # the method's own task; its metrics are the pretext loss/accuracy
+    "finetune": ("full-finetune", "linear-probe"),  # a trained classifier: whole network, or frozen backbone
+    "retrieval": ("nn-retrieval",),  # nearest neighbours of frozen features (its records also carry
+    # ``probe_top1``: a logistic regression on the same frozen features, the "frozen-feature probe")
+}
+
+
+def kind_and_protocol(record: dict[str, Any]) -> tuple[str, str]:
+    """The record's ``(kind, protocol)``. Records written before these fields existed (stage names
+    ``pretrain``, ``finetune-<dataset>[-splitN]``, ``retrieval-<dataset>``) are classified from their stage
+    and the ``linear_probe`` flag of their fine-tuning config."""
+    kind, protocol = record.get("kind"), record.get("protocol")
+    if kind in PROTOCOLS and protocol in PROTOCOLS[kind]:
+        return kind, protocol
+    stage = str(record.get("stage", ""))
+    if stage.startswith("pretrain"):
+        return "pretrain", "pretext"
+    if stage.startswith("retrieval"):
+        return "retrieval", "nn-retrieval"
+    if stage.startswith("finetune"):
+        config = record.get("config") or {}
+        spec = (config.get("datasets") or {}).get(record.get("dataset"), {}) if isinstance(config, dict) else {}
+        return "finetune", "linear-probe" if spec.get("linear_probe") else "full-finetune"
+    raise ValueError(f"record of stage {stage!r} states no kind/protocol; rerun `vssl-bench leaderboard` after "
+                     "re-running that stage, or delete the record.")
