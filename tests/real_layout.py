@@ -3,10 +3,14 @@ the real downloads:
 
 - UCF101: class folders of XviD-style MPEG-4 AVIs, ``ucfTrainTestlist/`` with CRLF line endings,
   1-based ``classInd.txt``, train lines with a label and test lines without, the ``HandstandPushups``
-  folder holding ``v_HandStandPushups_*`` files, and one video with DivX packed B-frames (about 3,000
-  real UCF101 videos are stored that way).
+  folder holding ``v_HandStandPushups_*`` files, and two videos with packed B-frames as XviD wrote
+  them (about 3,000 real UCF101 videos are stored that way): the stream ends with a packed pair whose
+  B-VOP the decoder never outputs (``pack_bframes(..., ending="xvid")``), one of them a test video, so
+  the evaluation's last clip reads the last frame the decoder outputs.
 - HMDB51: AVIs whose names contain ``(``, ``)``, ``!`` and ``&``; ``testTrainMulti_7030_splits/`` with
-  ``<video>.avi <flag> `` lines (trailing space; 1 = train, 2 = test, 0 = unused).
+  ``<video>.avi <flag> `` lines (trailing space; 1 = train, 2 = test, 0 = unused); one DivX 5 packed
+  test video at 29.97 fps whose AVI header counts one frame more than the decoder outputs
+  (``ending="dx50"``).
 - Kinetics-400: H.264 mp4 with B-frames under ``train/<label>/`` and ``val/<label>/`` named
   ``<youtube_id>_<start:06d>_<end:06d>.mp4``, labels with spaces, a YouTube id starting with ``-``, an
   extra audio stream in one clip, and the official CSVs (``label,youtube_id,time_start,time_end,split,is_cc``).
@@ -14,6 +18,7 @@ the real downloads:
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -69,9 +74,9 @@ def build_ucf101(root: Path) -> Path:
             name = f"v_{spelling}_g{group:02d}_c01.avi"
             path = ucf / folder / name
             seed += 1
-            if folder == "YoYo" and group == 8:  # the packed-B-frame video
-                plain = write_mpeg4_avi(root / "plain.avi", moving_frames(seed), gop=12, bframes=1)
-                pack_bframes(plain, path)
+            if folder == "YoYo":  # packed B-frames, XviD's ending (41 frames end in a reference + B pair)
+                plain = write_mpeg4_avi(root / "plain.avi", moving_frames(seed, FRAMES + 1), gop=12, bframes=1)
+                pack_bframes(plain, path, ending="xvid")
                 Path(plain).unlink()
             else:
                 write_mpeg4_avi(path, moving_frames(seed), gop=12, bframes=int(folder == "ApplyEyeMakeup"))
@@ -97,9 +102,15 @@ def build_hmdb51(root: Path) -> Path:
     for cls, videos in names.items():
         (hmdb / cls).mkdir()
         flags = ["1", "1", "2", "0"]
-        for name in videos:
+        for name, flag in zip(videos, flags):
             seed += 1
-            write_mpeg4_avi(hmdb / cls / f"{name}.avi", moving_frames(seed), gop=12)
+            if cls == "cartwheel" and flag == "2":  # DivX 5 packed, header one above the decoder
+                plain = write_mpeg4_avi(root / "plain.avi", moving_frames(seed), fps=Fraction(30000, 1001),
+                                        gop=12, bframes=1)
+                pack_bframes(plain, hmdb / cls / f"{name}.avi", ending="dx50")
+                Path(plain).unlink()
+            else:
+                write_mpeg4_avi(hmdb / cls / f"{name}.avi", moving_frames(seed), gop=12)
         for split in (1, 2, 3):
             lines = "".join(f"{name}.avi {flag} \n" for name, flag in zip(videos, flags))
             (ann / f"{cls}_test_split{split}.txt").write_text(lines)

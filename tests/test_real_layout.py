@@ -56,11 +56,21 @@ def test_data_check_passes_a_clean_tree_and_notes_packed_bframes(tree, tmp_path,
     assert code == 0, out
     data = json.loads(report.read_text())
     assert data["files"] == 6 and data["unusable"] == 0
-    assert data["counts"] == {"packed_bframes": 1, "short": 6}  # 40-frame videos are short of 64 frames
+    assert data["counts"] == {"packed_bframes": 2, "short": 6}  # 40-frame videos are short of 64 frames
     assert "0 unusable file(s)" in out
     for dataset in ("hmdb51", "kinetics400"):
         code, out = run_check(["--dataset", dataset, "--root", str(tree / dataset), "--workers", "1"], capsys)
         assert code == 0, out
+
+
+def test_data_check_reports_the_dx50_header_quirk_as_information(tree, tmp_path, capsys):
+    report = tmp_path / "hmdb.json"
+    code, out = run_check(["--dataset", "hmdb51", "--root", str(tree / "hmdb51"), "--workers", "1",
+                           "--report", str(report)], capsys)
+    assert code == 0, out
+    data = json.loads(report.read_text())
+    assert data["unusable"] == 0 and data["counts"] == {"packed_bframes": 1, "header_count": 1}
+    assert "header counts 41 frames, the decoder outputs 40" in out
 
 
 def test_data_check_names_every_unusable_file_by_kind(tree, tmp_path, capsys):
@@ -76,7 +86,8 @@ def test_data_check_names_every_unusable_file_by_kind(tree, tmp_path, capsys):
     assert code == 1
     findings = {Path(f["path"]).name: f["kind"] for f in json.loads(report.read_text())["findings"]}
     assert findings == {"v_ApplyEyeMakeup_g08_c01.avi": "missing", "v_ApplyEyeMakeup_g01_c01.avi": "unopenable",
-                        "v_HandStandPushups_g08_c01.avi": "truncated", "v_YoYo_g08_c01.avi": "packed_bframes"}
+                        "v_HandStandPushups_g08_c01.avi": "truncated", "v_YoYo_g08_c01.avi": "packed_bframes",
+                        "v_YoYo_g01_c01.avi": "packed_bframes"}
     assert "3 unusable file(s)" in out and "truncated" in out
 
 

@@ -29,3 +29,7 @@ class ConfigError(VsslBenchError, ValueError):
 
 class CheckpointMismatchError(VsslBenchError, RuntimeError):
     """A checkpoint does not fit the backbone it is loaded into."""
+
+
+class UnsafeCheckpointError(VsslBenchError, RuntimeError):
+    """A checkpoint file asks to run code (a pickled object outside the plain types weights need)."""

@@ -30,7 +30,7 @@ from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.records import device_name, now, read_record, versions, write_record
 from vssl_bench.data.datamodule import VideoDataModule
 from vssl_bench.errors import ConfigError
-from vssl_bench.evaluation.checkpoints import read_checkpoint
+from vssl_bench.evaluation.checkpoints import checked_lightning_checkpoint, read_checkpoint
 from vssl_bench.evaluation.finetune import FineTuner
 from vssl_bench.evaluation.official_weights import PREFIXES, detect_layout
 from vssl_bench.evaluation.retrieval import RetrievalEvaluator
@@ -241,7 +241,8 @@ def pretrain(recipe: dict[str, Any], ctx: RunContext, cell_id: str) -> tuple[Pat
     trainer = make_trainer(ctx, workdir, recipe["trainer"].get("max_epochs", 1), callbacks=[best],
                            **{k: v for k, v in recipe["trainer"].items() if k != "max_epochs"})
     last = workdir / "checkpoints" / "last.ckpt"
-    trainer.fit(method, data, ckpt_path=str(last) if last.is_file() else None)
+    trainer.fit(method, data, ckpt_path=checked_lightning_checkpoint(last if last.is_file() else None),
+                weights_only=True)
     chosen = Path(best.best_model_path) if monitor and best.best_model_path else last
     return chosen, {"skipped_videos": method.skipped_videos.record(trainer), "protocol_notes": method.protocol_notes,
                     "pretrain_checkpoint": choice}
@@ -299,8 +300,8 @@ def finetune(recipe: dict[str, Any], ctx: RunContext, dataset: str, init: Path |
     if callbacks and callbacks[0].best_model_path:
         model.skipped_videos.dropped, model.skipped_videos.reasons = 0, []  # the same videos are tested again
         best = callbacks[0].best_model_path
-        trainer.test(model, data, ckpt_path=best, verbose=False, weights_only=False)
-        metrics["selected_epoch"] = int(torch.load(best, map_location="cpu", weights_only=False)["epoch"])
+        trainer.test(model, data, ckpt_path=checked_lightning_checkpoint(best), verbose=False, weights_only=True)
+        metrics["selected_epoch"] = int(read_checkpoint(best)["epoch"])
     else:
         metrics["selected_epoch"] = trainer.current_epoch - 1
     return {"top1": 100 * model.results["test/top1"], "top5": 100 * model.results["test/top5"],
@@ -337,7 +338,8 @@ def checkpoint_facts(path: Path, fmt: str) -> dict[str, str]:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    layout = detect_layout(read_checkpoint(path)) if fmt == "auto" else fmt
+    blob = read_checkpoint(path)  # refuses a file that would run code, before any stage starts
+    layout = detect_layout(blob) if fmt == "auto" else fmt
     return {"format": layout, "sha256": digest.hexdigest(), "file": str(path)}
 
 

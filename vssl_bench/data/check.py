@@ -8,14 +8,18 @@ unusable (the command exits non-zero):
   ``unopenable``       FFmpeg cannot open it (not a video, corrupt header)
   ``no_video_stream``  a container without a video stream (audio only, subtitles)
   ``zero_frames``      a video stream without a single frame
-  ``truncated``        decodes fewer frames than its header or its packets promise (cut download)
+  ``truncated``        decoding stops before the frames its packets hold (a corrupt packet), or the
+                       header promises more than one frame beyond what decodes (a cut download)
   ``frame_mismatch``   decodes more frames than the probe counts: frame-exact reading is not possible
 
 information (the file is read correctly):
   ``short``            fewer frames than ``min_frames``; the samplers loop such videos, as the
                        papers' code does, so the clip repeats frames
   ``packed_bframes``   DivX packed B-frames (UCF101/HMDB51); read exactly through FFmpeg's
-                       ``mpeg4_unpack_bframes`` filter
+                       ``mpeg4_unpack_bframes`` filter. A packed VOP left at the very end never reaches
+                       the decoder (see :mod:`vssl_bench.data.mpeg4`); it is not counted as a frame
+  ``header_count``     the container header's frame count is one off the decoder's (packed AVIs: one
+                       above when the stream ends with an N-VOP); the decoder's count is used
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from vssl_bench.data.decode import count_decoded_frames, probe
 from vssl_bench.errors import VideoDecodeError
 
 UNUSABLE = ("missing", "unopenable", "no_video_stream", "zero_frames", "truncated", "frame_mismatch")
-INFORMATION = ("short", "packed_bframes")
+INFORMATION = ("short", "packed_bframes", "header_count")
+HEADER_SLACK = 1  # frames a header may count beyond the decoder's before the file counts as cut
 
 
 @dataclass
@@ -104,16 +109,24 @@ def check_video(path: str, min_frames: int = 16) -> list[Finding]:
         return [Finding(path, kind, str(exc))]
     decoded, error = count_decoded_frames(info)
     findings = []
-    claimed = max(info.num_frames, info.declared_frames)
-    if decoded < claimed:
-        why = f" ({error})" if error else ""
-        findings.append(Finding(path, "truncated", f"decodes {decoded} of the {claimed} frames it claims{why}"))
+    why = f" ({error})" if error else ""
+    if decoded < info.num_frames:
+        findings.append(Finding(path, "truncated", f"decodes {decoded} of the {info.num_frames} frames its "
+                                                   f"packets hold{why}"))
+    elif info.declared_frames > decoded + HEADER_SLACK:
+        findings.append(Finding(path, "truncated", f"its header counts {info.declared_frames} frames, its packets "
+                                                   f"decode to {decoded}: the file is cut{why}"))
     elif decoded > info.num_frames:
         findings.append(Finding(path, "frame_mismatch", f"decodes {decoded} frames, the probe counts {info.num_frames}"))
+    elif info.declared_frames and info.declared_frames != decoded:
+        findings.append(Finding(path, "header_count", f"header counts {info.declared_frames} frames, the decoder "
+                                                      f"outputs {decoded} (the count used)"))
     if 0 < decoded < min_frames:
         findings.append(Finding(path, "short", f"{decoded} frames < {min_frames}"))
     if info.packed_bframes:
-        findings.append(Finding(path, "packed_bframes", "DivX packed B-frames (read exactly)"))
+        tail = (f"; {info.undecoded_vops} coded VOP(s) the decoder never outputs, not counted"
+                if info.undecoded_vops else "")
+        findings.append(Finding(path, "packed_bframes", f"DivX packed B-frames (read exactly){tail}"))
     return findings
 
 

@@ -12,6 +12,8 @@ produce at those 0-based positions, without decoding the whole video:
    - *by position* (MPEG-4 part 2 in AVI, i.e. UCF101 and HMDB51): AVI has no presentation timestamps,
      and DivX "packed B-frames" make FFmpeg's guessed ones wrong. The VOP headers give the display
      order instead (:mod:`vssl_bench.data.mpeg4`): the frame count and each keyframe's display index.
+     The count is the decoder's: a packed VOP that nothing releases at the end of the stream never
+     reaches the decoder and is not counted, whatever the AVI header says.
      After a seek the decoder's first frame is that keyframe (recognised by its packet timestamp), and
      frame ``i`` is the ``i``-th frame the decoder returns from there.
 
@@ -70,6 +72,7 @@ class VideoInfo:
     pts: np.ndarray | None  # by timestamp: (num_frames,) frame timestamps, ascending; by position: None
     packed_bframes: bool = False  # DivX packed B-frames (information: they are read exactly)
     declared_frames: int = 0  # the frame count the container's header states (0: it states none)
+    undecoded_vops: int = 0  # packed streams: coded VOPs the decoder never outputs (see mpeg4.DisplayOrder)
     demuxer: str | None = None  # FFmpeg's demuxer for the file: reopening names it and skips format probing
 
     @property
@@ -176,9 +179,9 @@ def _probe_by_position(container, stream, path: str, fps: float, width: int, hei
             if bits is None:
                 return None
         vops = mpeg4.vops(data, bits)
-        order.feed(number, vops)
-        coded = [v for v in vops if v.coded]
-        if packet.is_keyframe and coded and coded[0].kind == "I" and packet.pts is not None:
+        seekable = order.idle and vops and vops[0].coded and vops[0].kind == "I"
+        order.feed(number, vops, packet.size)
+        if seekable and packet.is_keyframe and packet.pts is not None:
             seek = packet.dts if packet.dts is not None else packet.pts
             candidates.append((number, int(seek), int(packet.pts)))
     num_frames = order.finish()
@@ -189,7 +192,7 @@ def _probe_by_position(container, stream, path: str, fps: float, width: int, hei
         return None  # no keyframe at the start: let timestamps decide
     keyframes, seek_pts, keyframe_pts = (np.asarray(column, dtype=np.int64) for column in zip(*keys))
     return VideoInfo(path, num_frames, fps, width, height, keyframes, seek_pts, keyframe_pts, None,
-                     packed_bframes=order.packed)
+                     packed_bframes=order.packed, undecoded_vops=order.discarded)
 
 
 def output_size(width: int, height: int, size: Size) -> tuple[int, int]:

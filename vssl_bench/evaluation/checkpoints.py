@@ -1,25 +1,58 @@
-"""Loading pretrained weights into a backbone: never a silent partial load."""
+"""Loading pretrained weights into a backbone: never a silent partial load, never code from a file.
+
+Checkpoints come from the internet (the authors' release assets) as well as from our own runs, and a
+pickle can call any function while it loads. Every file is therefore read with PyTorch's
+``weights_only`` unpickler: tensors, containers and plain scalars only, plus the few types the
+papers' release files are known to hold (``SAFE_TYPES``). A file that needs anything else is refused
+with :class:`~vssl_bench.errors.UnsafeCheckpointError` naming the type it asked for.
+"""
 
 from __future__ import annotations
 
+import collections
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from vssl_bench.errors import CheckpointMismatchError
+from vssl_bench.errors import CheckpointMismatchError, UnsafeCheckpointError
 from vssl_bench.evaluation.official_weights import FORMATS, detect_layout, official_backbone_state, to_ours
+
+# Types beyond PyTorch's weights-only defaults that release files hold: RSPNet's checkpoints carry their
+# scheduler's state, whose MultiStepLR milestones are a Counter. Our Lightning checkpoints need none.
+SAFE_TYPES: list[type] = [collections.Counter]
 
 
 def read_checkpoint(path: str | Path) -> Any:
+    """The checkpoint's contents, loaded without running code (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointMismatchError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+        with torch.serialization.safe_globals(SAFE_TYPES):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        wanted = re.search(r"(?:GLOBAL|global) ([\w.]+)", str(exc))
+        what = wanted.group(1) if wanted else "a type outside the weights-only allow-list"
+        raise UnsafeCheckpointError(
+            f"{path} asks to load {what} while unpickling. A checkpoint needs only tensors, containers and plain "
+            "numbers, and loading other objects can run code from the file, so it is refused. If you trust the "
+            "file, load it yourself and save just its state_dict (torch.save(model.state_dict(), 'weights.pth'))."
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - any other failure means "not a checkpoint"
         raise CheckpointMismatchError(f"{path} is not a PyTorch checkpoint ({exc}).") from exc
+
+
+def checked_lightning_checkpoint(path: str | Path | None) -> str | None:
+    """``path`` for Lightning's ``ckpt_path`` (resume, or test a selected epoch), after reading it here
+    first: Lightning's own load would fail deep inside with a bare unpickling error."""
+    if path is None:
+        return None
+    read_checkpoint(path)
+    return str(path)
 
 
 def backbone_state(path: str | Path, fmt: str = "auto", backbone: str | None = None
