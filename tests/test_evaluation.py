@@ -65,24 +65,25 @@ def test_supervised_quick_finetune_beats_chance_and_its_features_beat_random_one
     a scratch R3D-10 fine-tuned on the 8 motion x speed classes (30 epochs) lands far above chance, and
     its frozen features retrieve and linearly separate the classes better than the same network at
     random initialisation, whose features mostly carry the nuisance appearance."""
-    import vssl_bench.bench.runner as runner
+    import vssl_bench.bench.stages as stages
     from vssl_bench.bench.recipes import experiments_dir, load_recipe
+    from vssl_bench.bench.trainer import RunContext, TrainerOptions
     from vssl_bench.evaluation.finetune import FineTuner
 
     class KeepsBackbone(FineTuner):  # the stage returns metrics only; keep the trained weights
         def on_fit_end(self) -> None:
             torch.save(self.backbone.state_dict(), tmp_path / "supervised.pt")
 
-    monkeypatch.setattr(runner, "FineTuner", KeepsBackbone)
+    monkeypatch.setattr(stages, "FineTuner", KeepsBackbone)
     recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
-    recipe["finetune"]["select"] = "last"
-    recipe["finetune"]["datasets"]["synthetic"]["epochs"] = 30
-    ctx = runner.RunContext(scale="quick", results=tmp_path, trainer=runner.TrainerOptions(accelerator="cpu"))
-    result, _ = runner.finetune(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "ft")
+    recipe.finetune.select = "last"
+    recipe.finetune.datasets["synthetic"].epochs = 30
+    ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(accelerator="cpu"))
+    result, _ = stages.finetune(recipe, ctx, "synthetic", None, tmp_path / "ft")
     chance = 100 / 8
     assert result["top1"] > 2 * chance, result
-    trained, _ = runner.retrieve(recipe, ctx, "synthetic", tmp_path / "supervised.pt", "r3d10", tmp_path / "r1")
-    random, _ = runner.retrieve(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "r2")
+    trained, _ = stages.retrieve(recipe, ctx, "synthetic", tmp_path / "supervised.pt", tmp_path / "r1")
+    random, _ = stages.retrieve(recipe, ctx, "synthetic", None, tmp_path / "r2")
     for r in (trained, random):
         assert 0 <= r["R@1"] <= r["R@5"] <= r["R@10"] <= r["R@20"] <= r["R@50"] <= 100
         assert (r["queries"], r["gallery"]) == (96, 288)

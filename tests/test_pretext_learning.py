@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
-from vssl_bench.bench.runner import RunContext, TrainerOptions, pretrain
+from vssl_bench.bench.stages import pretrain
+from vssl_bench.bench.trainer import RunContext, TrainerOptions
 
 # metric, chance level, the level the last two epochs must beat (seeded runs), epochs. Pace gets 12:
 # on the synthetic data a slow video at pace 2 moves like a fast one at pace 1, so its absolute pace
@@ -29,8 +30,8 @@ RECIPES = {"pace": "pace/c3d_ucf101.yaml", "prp": "prp/c3d_ucf101.yaml", "rspnet
 @pytest.mark.parametrize("method", sorted(PRETEXT))
 def test_quick_pretraining_lifts_pretext_accuracy_above_chance(method, synthetic_root, tmp_path):
     recipe = load_recipe(experiments_dir() / RECIPES[method], "quick")
-    recipe["trainer"]["log_every_n_steps"] = 1  # every step, so an epoch's mean is over all its batches
-    recipe["trainer"]["max_epochs"] = PRETEXT[method][3]
+    recipe.trainer.log_every_n_steps = 1  # every step, so an epoch's mean is over all its batches
+    recipe.trainer.max_epochs = PRETEXT[method][3]
     ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(accelerator="cpu"))
     pretrain(recipe, ctx, "cell")
     log = pd.read_csv(next((tmp_path / "work").rglob("metrics.csv")))

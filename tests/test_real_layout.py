@@ -105,7 +105,7 @@ def test_make_reproduce_dry_run_lists_the_papers_cells(tree, paper):
     assert done.returncode == 0, done.stderr
     for cell in PAPER_GRIDS[paper]:
         assert cell.id("paper") in done.stdout
-        assert f"--data_root {tree}" in done.stdout
+        assert f"--data-root {tree}" in done.stdout
 
 
 def test_make_reproduce_without_data_says_how():
@@ -143,7 +143,7 @@ def test_paper_scale_cell_runs_end_to_end_on_the_official_layouts(tree, tmp_path
     cell = f"{method}-{ONE_CELL[method].replace('_', '-')}-paper"
     records = {p.stem: json.loads(p.read_text()) for p in (results / "runs" / cell).glob("*.json")}
     expected = {"pretrain"} | {f"{section}-{dataset}" for section in ("finetune", "retrieval")
-                               for dataset in load_recipe(recipe)[section]["datasets"]}
+                               for dataset in getattr(load_recipe(recipe), section).datasets}
     assert set(records) == expected
     assert all(r["status"] == "ok" for r in records.values()), {k: r.get("error") for k, r in records.items()}
     for record in records.values():

@@ -4,23 +4,16 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
 
 from vssl_bench.bench.grids import GRIDS, Cell, grid
 from vssl_bench.bench.leaderboard import model_name, write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.records import load_records
-from vssl_bench.bench.runner import (
-    RunContext,
-    SweepProgress,
-    TrainerOptions,
-    finetune,
-    finetune_splits,
-    finish_logger,
-    pretrain,
-    retrieve,
-    run_cell,
-    sweep,
-)
+from vssl_bench.bench.runner import run_cell
+from vssl_bench.bench.stages import finetune, pretrain, retrieve
+from vssl_bench.bench.sweep import SweepProgress, sweep
+from vssl_bench.bench.trainer import RunContext, TrainerOptions, finish_logger
 from vssl_bench.errors import ConfigError
 
 
@@ -29,7 +22,7 @@ def test_every_grid_cell_has_a_recipe_that_loads_at_both_scales():
         for cell in cells:
             for scale in ("paper", "quick"):
                 recipe = load_recipe(experiments_dir().parent / cell.recipe, scale)
-                assert recipe["method"] == cell.method and recipe["model"]["backbone"] == cell.backbone
+                assert recipe.method == cell.method and recipe.backbone == cell.backbone
     assert len(grid("all")) == 20
     with pytest.raises(ConfigError, match="grid 'everything'"):
         grid("everything")
@@ -37,10 +30,10 @@ def test_every_grid_cell_has_a_recipe_that_loads_at_both_scales():
 
 def test_paper_recipes_hold_the_papers_numbers():
     rsp = load_recipe(experiments_dir() / "rspnet" / "r3d18_k400.yaml")
-    assert (rsp["model"]["queue_size"], rsp["model"]["margin"], rsp["model"]["temperature"]) == (16384, 2.0, 0.07)
-    assert rsp["finetune"]["datasets"]["hmdb51"]["eval_clips"] == 3
+    assert (rsp.model["queue_size"], rsp.model["margin"], rsp.model["temperature"]) == (16384, 2.0, 0.07)
+    assert rsp.finetune.datasets["hmdb51"].eval_clips == 3
     prp = load_recipe(experiments_dir() / "prp" / "c3d_ucf101.yaml")
-    assert prp["model"]["rates"] == [1, 2, 4, 8] and prp["model"]["cls_weight"] == 0.1
+    assert prp.model["rates"] == [1, 2, 4, 8] and prp.model["cls_weight"] == 0.1
 
 
 def test_cell_writes_records_resumes_and_builds_the_leaderboard(tmp_path, synthetic_root):
@@ -121,11 +114,14 @@ def test_no_three_fold_row_without_all_three_splits(tmp_path):
     assert "3-fold Accuracy" not in set(table[table["source"] == "reproduced"]["Metric"])
 
 
-def test_finetune_splits_are_validated():
-    assert finetune_splits({"split": 2}) == [2]
-    assert finetune_splits({"splits": [3, 1, 2]}) == [1, 2, 3]
-    with pytest.raises(ConfigError, match="splits=\\[4\\]"):
-        finetune_splits({"splits": [4]})
+def test_finetune_splits_are_validated(tmp_path):
+    recipe = load_recipe(experiments_dir() / "rspnet" / "s3dg_k400_1000ep.yaml")
+    assert recipe.splits("ucf101") == [1, 2, 3] and recipe.splits("hmdb51") == [1]
+    spec = yaml.safe_load((experiments_dir() / "rspnet" / "s3dg_k400_1000ep.yaml").read_text())
+    spec["finetune"]["datasets"]["ucf101"]["splits"] = [4]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match=r"finetune\.datasets\.ucf101\.splits\[0\]: 4 is not allowed; use one of 1, 2, 3"):
+        load_recipe(tmp_path / "bad.yaml")
 
 
 def test_submitit_local_launcher_runs_cells_in_jobs_and_collects_their_failures(tmp_path, capsys):
@@ -143,7 +139,7 @@ def test_dry_run_prints_every_cell_with_its_command(capsys):
     ctx = RunContext(scale="paper", data_root="/datasets")
     assert sweep("rspnet", ctx, dry_run=True) == 0
     out = capsys.readouterr().out
-    assert "vssl-bench evaluate --config experiments/rspnet/s3dg_k400.yaml --scale paper --data_root /datasets" in out
+    assert "vssl-bench evaluate --config experiments/rspnet/s3dg_k400.yaml --scale paper --data-root /datasets" in out
     assert out.count("--scratch true") == 4  # one baseline per backbone of the grid
 
 
@@ -162,9 +158,9 @@ def test_wandb_logger_records_config_and_metrics_offline(tmp_path, synthetic_roo
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
-    recipe["retrieval"] = {**recipe["retrieval"], "clips": 1}
+    recipe.retrieval.clips = 1
     ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(logger="wandb"))
-    metrics, _ = retrieve(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "work")
+    metrics, _ = retrieve(recipe, ctx, "synthetic", None, tmp_path / "work")
     finish_logger(ctx)
     # wandb.finish() can return before wandb's service process has written the offline log (seen on a
     # loaded machine: a 7-byte file, complete 2 s later); it is complete once the service has shut
@@ -179,19 +175,16 @@ def test_wandb_logger_records_config_and_metrics_offline(tmp_path, synthetic_roo
 
 
 def test_an_unknown_recipe_key_is_named(tmp_path):
-    from vssl_bench.bench.runner import pretrain
-
-    recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
-    recipe["model"]["key_momentun"] = 0.99
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['key_momentun'\] for Pace"):
-        pretrain(recipe, RunContext(results=tmp_path), "cell")
+    spec = yaml.safe_load((experiments_dir() / "rspnet" / "r3d18_k400.yaml").read_text())
+    spec["model"]["key_momentun"] = 0.99
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match=r"mine\.yaml: model\.key_momentun: unknown key.*did you mean 'key_momentum'"):
+        load_recipe(tmp_path / "mine.yaml", "quick")
 
 
 def test_a_killed_pretraining_resumes_from_its_last_checkpoint(tmp_path, synthetic_root):
-    from vssl_bench.bench.runner import pretrain
-
     recipe = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
-    recipe["trainer"]["log_every_n_steps"] = 1
+    recipe.trainer.log_every_n_steps = 1
     first = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(max_epochs=1))
     pretrain(recipe, first, "cell")  # as if the run was killed after its first epoch
     assert (tmp_path / "work" / "cell" / "pretrain" / "checkpoints" / "last.ckpt").is_file()
@@ -219,7 +212,7 @@ def test_rspnet_headline_rows_meet_the_1000_epoch_cell(tmp_path):
     cell = Cell("rspnet", "s3dg", "kinetics400", "1000ep")
     assert cell in grid("rspnet") and cell.recipe == "experiments/rspnet/s3dg_k400_1000ep.yaml"
     recipe = load_recipe(experiments_dir().parent / cell.recipe)
-    assert recipe["trainer"]["max_epochs"] == 1000 and finetune_splits(recipe["finetune"]["datasets"]["ucf101"]) == [1, 2, 3]
+    assert recipe.trainer.max_epochs == 1000 and recipe.splits("ucf101") == [1, 2, 3]
     base = {"status": "ok", "cell": cell.id("paper"), "method": "rspnet", "backbone": "s3dg", "variant": "1000ep",
             "pretrain_data": "kinetics400", "scale": "paper"}
     for split, top1 in ((1, 90.0), (2, 91.0), (3, 92.0)):
@@ -248,7 +241,7 @@ def test_cells_outside_the_papers_say_so_in_the_recipe_and_the_leaderboard(tmp_p
     for cell in grid("all"):
         recipe = load_recipe(experiments_dir().parent / cell.recipe)
         in_paper = cell in paper_cells and not (cell.method == "pace" and cell.pretrain_data == "kinetics400")
-        assert bool(recipe.get("extrapolated")) == (not in_paper), cell
+        assert bool(recipe.extrapolated) == (not in_paper), cell
     write_record(tmp_path / "runs" / "c" / "ft.json",
                  {**_finetune_record(1, 50.0), "extrapolated": "RSPNet reports R3D-18, not R3D-10"})
     table = pd.read_csv(write_leaderboard(tmp_path)["csv"])
@@ -257,11 +250,11 @@ def test_cells_outside_the_papers_say_so_in_the_recipe_and_the_leaderboard(tmp_p
 
 def test_pace_s3dg_is_evaluated_on_64x224_clips_as_pretrained():
     recipe = load_recipe(experiments_dir() / "pace" / "s3dg_ucf101.yaml")
-    assert (recipe["model"]["clip_len"], recipe["model"]["crop_size"]) == (64, 224)
+    assert (recipe.model["clip_len"], recipe.model["crop_size"]) == (64, 224)
     for dataset in ("ucf101", "hmdb51"):
-        spec = recipe["finetune"]["datasets"][dataset]
-        assert (spec["clip_len"], spec["crop_size"]) == (64, 224)
-    assert (recipe["retrieval"]["clip_len"], recipe["retrieval"]["crop_size"]) == (64, 224)
+        spec = recipe.finetune.datasets[dataset]
+        assert (spec.clip_len, spec.crop_size) == (64, 224)
+    assert (recipe.retrieval.clip_len, recipe.retrieval.crop_size) == (64, 224)
 
 
 @pytest.mark.parametrize("select", ["last", "best_val", "best_test"])
@@ -270,11 +263,12 @@ def test_finetune_tests_the_epoch_its_protocol_selects(select, tmp_path, synthet
     split (PRP); ``best_test`` the best top-1 on the test split (RSPNet). The last epoch's number is
     recorded whatever the selection."""
     recipe = load_recipe(experiments_dir() / "prp" / "r3d10_ucf101.yaml", "quick")
-    recipe["finetune"]["select"] = select
-    recipe["finetune"]["datasets"]["synthetic"].update(epochs=4, heldout=20)
+    recipe.finetune.select = select
+    recipe.finetune.datasets["synthetic"].epochs = 4
+    recipe.finetune.datasets["synthetic"].heldout = 20
     ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(
         limit_train_batches=2, limit_val_batches=3, limit_test_batches=2, num_workers=0))
-    metrics, _ = finetune(recipe, ctx, "synthetic", None, "r3d10", tmp_path / "ft")
+    metrics, _ = finetune(recipe, ctx, "synthetic", None, tmp_path / "ft")
     log = pd.read_csv(next((tmp_path / "ft").rglob("metrics.csv")))
     val = log.dropna(subset=["val/top1"]) if "val/top1" in log else log.iloc[0:0]
     assert metrics["select"] == select and "top1_last" in metrics
@@ -309,21 +303,21 @@ def test_pretraining_keeps_the_checkpoint_its_paper_kept(tmp_path, synthetic_roo
     ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(
         max_epochs=3, limit_train_batches=2, limit_val_batches=1, num_workers=0))
     prp = load_recipe(experiments_dir() / "prp" / "r3d10_ucf101.yaml", "quick")
-    assert prp["checkpoint"] == "best_val_loss" and prp["model"]["schedule"] == "plateau"
+    assert prp.checkpoint == "best_val_loss" and prp.model["schedule"] == "plateau"
     chosen, extra = pretrain(prp, ctx, "prp-cell")
     assert extra["pretrain_checkpoint"] == "best_val_loss"
     log = pd.read_csv(next((tmp_path / "work" / "prp-cell").rglob("metrics.csv")))
     val = log.dropna(subset=["val/loss"])
     assert len(val) == 3
-    assert torch.load(chosen, weights_only=False)["epoch"] == int(val.loc[val["val/loss"].idxmin(), "epoch"])
+    assert torch.load(chosen, weights_only=True)["epoch"] == int(val.loc[val["val/loss"].idxmin(), "epoch"])
     pace = load_recipe(experiments_dir() / "pace" / "r3d10_ucf101.yaml", "quick")
     chosen, extra = pretrain(pace, ctx, "pace-cell")
     assert extra["pretrain_checkpoint"] == "last" and chosen.name == "last.ckpt"
-    assert torch.load(chosen, weights_only=False)["global_step"] == 6  # 3 epochs x 2 batches: the end
+    assert torch.load(chosen, weights_only=True)["global_step"] == 6  # 3 epochs x 2 batches: the end
 
 
 def test_a_plateau_schedule_without_held_out_videos_is_refused(tmp_path):
     recipe = load_recipe(experiments_dir() / "prp" / "r3d10_ucf101.yaml", "quick")
-    recipe["data"]["heldout"] = 0
+    recipe.data["heldout"] = 0
     with pytest.raises(ConfigError, match="heldout"):
         pretrain(recipe, RunContext(scale="quick", results=tmp_path), "cell")

@@ -10,8 +10,10 @@ import torch
 from vssl_bench.bench.grids import BACKBONES, GRIDS, METHODS, Cell
 from vssl_bench.bench.leaderboard import write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
-from vssl_bench.bench.runner import QUICK_SEEDS, RunContext, TrainerOptions, run_cell, sweep
-from vssl_bench.bench.runner import pretrain as pretrain_stage
+from vssl_bench.bench.runner import run_cell
+from vssl_bench.bench.stages import pretrain as pretrain_stage
+from vssl_bench.bench.sweep import QUICK_SEEDS, sweep
+from vssl_bench.bench.trainer import RunContext, TrainerOptions
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import backbone_state, read_checkpoint
 from vssl_bench.evaluation.official_weights import PREFIXES, to_official
@@ -68,7 +70,7 @@ def pretrain(recipe: str | None = None, method: str | None = None, backbone: str
     """
     recipe = load_recipe(resolve_recipe(recipe, method, backbone), scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
-    cell = Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"], recipe.get("variant", ""))
+    cell = Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant)
     print(pretrain_stage(recipe, ctx, cell.id(scale))[0])
 
 
@@ -89,7 +91,7 @@ def evaluate(recipe: str | None = None, method: str | None = None, backbone: str
     recipe = load_recipe(path, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer,
                      checkpoint_format=checkpoint_format)
-    failed = run_cell(Cell(recipe["method"], recipe["backbone"], recipe["pretrain_data"], recipe.get("variant", "")), ctx, path,
+    failed = run_cell(Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant), ctx, path,
                       scratch, checkpoint=Path(checkpoint) if checkpoint else None)
     write_leaderboard(results)
     if failed:
@@ -109,7 +111,7 @@ def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: st
     spec = load_recipe(path, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer,
                      checkpoint_format=checkpoint_format)
-    cell = Cell(spec["method"], spec["backbone"], spec["pretrain_data"], spec.get("variant", ""))
+    cell = Cell(spec.method, spec.backbone, spec.pretrain_data, spec.variant)
     failed = run_cell(cell, ctx, path, scratch=checkpoint is None, sections=sections,
                       checkpoint=Path(checkpoint) if checkpoint else None, redo=True)
     write_leaderboard(results)

@@ -20,6 +20,7 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from vssl_bench.backbones import build_backbone, check_training_precision
 from vssl_bench.data.datamodule import SkippedVideos
 from vssl_bench.data.transforms import ClipAugment
+from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import load_backbone
 from vssl_bench.evaluation.distributed import first_occurrence
 
@@ -65,6 +66,10 @@ class FineTuner(pl.LightningModule):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        if optimizer not in ("sgd", "adam"):
+            raise ConfigError(f"optimizer={optimizer!r}: use sgd or adam.")
+        if schedule not in ("cosine", "step", "constant"):
+            raise ConfigError(f"schedule={schedule!r}: use cosine, step or constant.")
         self.skipped_videos = SkippedVideos()
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)

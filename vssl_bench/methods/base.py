@@ -99,6 +99,7 @@ class PretextMethod(pl.LightningModule):
         return []
 
     head_lr_mult: float = 1.0
+    own_batchnorm_groups: bool = False  # True: the method groups BatchNorm itself (never synchronised)
 
     # --- shared machinery ---------------------------------------------------------------------------
     def encode(self, clips: torch.Tensor, return_map: bool = False) -> torch.Tensor:
@@ -147,7 +148,8 @@ class PretextMethod(pl.LightningModule):
         lr = self.hparams.lr
         reference = self.hparams.lr_batch_reference
         if reference and self.trainer is not None and self.trainer.datamodule is not None:
-            lr *= self.trainer.world_size * self.trainer.datamodule.batch_size / reference
+            global_batch = self.trainer.world_size * self.trainer.datamodule.batch_size * self.trainer.accumulate_grad_batches
+            lr *= global_batch / reference
         return lr
 
     def configure_optimizers(self):

@@ -71,6 +71,8 @@ class RSPNet(PretextMethod):
     ``key_momentum`` 0.999, ``temperature`` 0.07, ``margin`` 2.0, ``weight_a``/``weight_m`` 1.0,
     ``speed_ratio`` 2 (speeds 1x and 2x), ``shuffle_groups`` 4 (one-process shuffling-BN emulation)."""
 
+    own_batchnorm_groups = True  # shuffling BN (MoCo's): the key batch is normalised in shuffled groups
+
     def __init__(self, *args: Any, proj_dim: int = 128, queue_size: int = 16384, key_momentum: float = 0.999,
                  temperature: float = 0.07, margin: float = 2.0, weight_a: float = 1.0, weight_m: float = 1.0,
                  speed_ratio: int = 2, shuffle_groups: int = 4, **kwargs: Any) -> None:
