@@ -32,6 +32,7 @@ class BatchPlan:
     accumulation: int
     paper_per_gpu: int  # videos one of the authors' GPUs normalised over
     sync_batchnorm: bool
+    sync_wanted: bool = False  # a device sees fewer videos than a paper GPU did (synchronised where possible)
 
     def describe(self) -> str:
         split = f"{self.per_device} x {self.devices} device{'s' if self.devices > 1 else ''}"
@@ -39,6 +40,9 @@ class BatchPlan:
             split += f" x {self.accumulation} accumulated"
         if self.sync_batchnorm:
             bn = f"BatchNorm synchronised across {self.devices} devices (the paper's per-GPU batch: {self.paper_per_gpu})"
+        elif self.sync_wanted:
+            bn = (f"BatchNorm over {self.per_device} per device (the paper's per-GPU batch: {self.paper_per_gpu}; "
+                  "CPU processes cannot synchronise it)")
         else:
             bn = f"BatchNorm over {self.per_device} per device"
         return f"global batch {self.global_batch} = {split}; {bn}"
@@ -65,7 +69,8 @@ def world_size(devices: int | str | list[int], num_nodes: int = 1, accelerator: 
 
 
 def plan_batch(global_batch: int, devices: int, paper_devices: int = 1, max_per_device: int | None = None,
-               own_batchnorm_groups: bool = False, what: str = "batch_size") -> BatchPlan:
+               own_batchnorm_groups: bool = False, what: str = "batch_size", can_sync: bool = True) -> BatchPlan:
+    """Split ``global_batch`` over ``devices``; ``can_sync``: SyncBatchNorm is available (GPUs, not CPU)."""
     if global_batch < 1:
         raise ConfigError(f"{what}={global_batch}: the global batch must be at least 1.")
     if global_batch % devices:
@@ -77,5 +82,5 @@ def plan_batch(global_batch: int, devices: int, paper_devices: int = 1, max_per_
         accumulation = next(a for a in range(2, per_device + 1) if per_device % a == 0 and per_device // a <= max_per_device)
         per_device //= accumulation
     paper_per_gpu = max(1, global_batch // max(1, paper_devices))
-    sync = devices > 1 and per_device < paper_per_gpu and not own_batchnorm_groups
-    return BatchPlan(global_batch, per_device, devices, accumulation, paper_per_gpu, sync)
+    wanted = devices > 1 and per_device < paper_per_gpu and not own_batchnorm_groups
+    return BatchPlan(global_batch, per_device, devices, accumulation, paper_per_gpu, wanted and can_sync, wanted)

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import torch
+from pytorch_lightning.utilities import rank_zero_only
 
 from vssl_bench.bench.grids import BACKBONES, GRIDS, METHODS, Cell
 from vssl_bench.bench.leaderboard import write_leaderboard
@@ -93,7 +94,8 @@ def evaluate(recipe: str | None = None, method: str | None = None, backbone: str
                      checkpoint_format=checkpoint_format)
     failed = run_cell(Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant), ctx, path,
                       scratch, checkpoint=Path(checkpoint) if checkpoint else None)
-    write_leaderboard(results)
+    if rank_zero_only.rank == 0:  # under DDP every rank runs the command; one writes the tables
+        write_leaderboard(results)
     if failed:
         sys.exit(1)
 
@@ -114,7 +116,8 @@ def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: st
     cell = Cell(spec.method, spec.backbone, spec.pretrain_data, spec.variant)
     failed = run_cell(cell, ctx, path, scratch=checkpoint is None, sections=sections,
                       checkpoint=Path(checkpoint) if checkpoint else None, redo=True)
-    write_leaderboard(results)
+    if rank_zero_only.rank == 0:  # under DDP every rank runs the command; one writes the tables
+        write_leaderboard(results)
     if failed:
         sys.exit(1)
 

@@ -16,7 +16,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from vssl_bench.bench.batching import BatchPlan, plan_batch
 from vssl_bench.bench.recipes import Recipe
-from vssl_bench.bench.trainer import FirstStepLR, RunContext, make_trainer, quiet_lightning, share_cpu
+from vssl_bench.bench.trainer import FirstStepLR, RunContext, make_trainer, on_cpu, quiet_lightning, share_cpu
 from vssl_bench.data.datamodule import VideoDataModule
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import checked_lightning_checkpoint, read_checkpoint
@@ -42,10 +42,16 @@ def loader_workers(recipe: Recipe, ctx: RunContext) -> int:
 
 
 # --- batch plans and first-step learning rates (also what --dry-run prints) --------------------------
-def pretrain_plan(recipe: Recipe, ctx: RunContext) -> BatchPlan:
+def can_sync(ctx: RunContext) -> bool:
+    """SyncBatchNorm needs GPUs; a dry run assumes the accelerator the options name."""
+    return not on_cpu(ctx)
+
+
+def pretrain_plan(recipe: Recipe, ctx: RunContext, sync: bool | None = None) -> BatchPlan:
     own_groups = getattr(METHODS[recipe.method], "own_batchnorm_groups", False)
     return plan_batch(recipe.data.get("batch_size", 8), ctx.world_size, recipe.trainer.paper_devices,
-                      ctx.trainer.max_per_device_batch, own_groups, "data.batch_size")
+                      ctx.trainer.max_per_device_batch, own_groups, "data.batch_size",
+                      can_sync(ctx) if sync is None else sync)
 
 
 def pretrain_lr(recipe: Recipe) -> float:
@@ -56,10 +62,10 @@ def pretrain_lr(recipe: Recipe) -> float:
     return lr * recipe.data.get("batch_size", 8) / reference if reference else lr
 
 
-def finetune_plan(recipe: Recipe, ctx: RunContext, dataset: str) -> BatchPlan:
+def finetune_plan(recipe: Recipe, ctx: RunContext, dataset: str, sync: bool | None = None) -> BatchPlan:
     spec = recipe.finetune.datasets[dataset]
     return plan_batch(spec.batch_size, ctx.world_size, spec.paper_devices, ctx.trainer.max_per_device_batch,
-                      what=f"finetune.datasets.{dataset}.batch_size")
+                      what=f"finetune.datasets.{dataset}.batch_size", can_sync=can_sync(ctx) if sync is None else sync)
 
 
 def retrieval_plan(recipe: Recipe, ctx: RunContext) -> BatchPlan:

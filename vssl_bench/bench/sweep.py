@@ -70,20 +70,22 @@ def stage_lines(cell: Cell, scratch: bool, ctx: RunContext) -> list[str]:
     """Per stage: its global batch split over the devices given, and the first step's LR."""
     try:
         recipe = load_cell_recipe(cell, ctx)
+        sync = ctx.trainer.accelerator != "cpu"  # the devices named, not this machine's
         lines = []
         if not scratch:
-            plan = pretrain_plan(recipe, ctx)
+            plan = pretrain_plan(recipe, ctx, sync)
             warmup = recipe.model.get("warmup_epochs", 0)
             note = f" after {warmup} warm-up epochs" if warmup else ""
             lines.append(f"    pretrain: {plan.describe()}; lr {pretrain_lr(recipe):g}{note}")
         if ctx.seed in (recipe.finetune.seeds or [ctx.seed]):
             for dataset, spec in recipe.finetune.datasets.items():
-                plan = finetune_plan(recipe, ctx, dataset)
+                plan = finetune_plan(recipe, ctx, dataset, sync)
                 kind = "linear probe" if spec.linear_probe else "fine-tune"
                 lines.append(f"    {kind} {dataset}: {plan.describe()}; lr {spec.lr:g}")
         if ctx.seed in (recipe.retrieval.seeds or [ctx.seed]):
             plan = retrieval_plan(recipe, ctx)
-            lines.append(f"    retrieval {', '.join(recipe.retrieval.datasets)}: {plan.describe()} (no gradients)")
+            lines.append(f"    retrieval {', '.join(recipe.retrieval.datasets)}: batch {plan.global_batch} = "
+                         f"{plan.per_device} x {plan.devices} (features only: no gradients, BatchNorm in eval mode)")
         return lines
     except VsslBenchError as exc:
         return [f"    cannot run: {exc}"]
