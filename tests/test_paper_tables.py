@@ -18,16 +18,18 @@ def _records(tmp_path):
                       "stage": "finetune-ucf101", "split": 1, "dataset": "ucf101", "metrics": {"top1": top1}})
 
 
-def test_markdown_has_one_row_per_model_with_paper_ours_and_delta(tmp_path):
+def test_markdown_has_the_paper_row_and_ours_with_spread_and_delta(tmp_path):
     _records(tmp_path)
     md = write_leaderboard(tmp_path)["md"].read_text()
-    section = md.split("### Action recognition (fine-tuned), paper scale", 1)[1].split("###", 1)[0]
-    header = section.strip().splitlines()[0]
-    assert "UCF101 Top-1 Accuracy (paper)" in header and "UCF101 Top-1 Accuracy (Δ)" in header
-    prp = [line for line in section.splitlines() if line.startswith("| PRP (C3D, UCF101)")]
-    assert len(prp) == 1
-    cells = [c.strip() for c in prp[0].strip("|").split("|")]
-    assert cells[1:4] == ["69.1", "61 ± 1.41", "-8.1"]  # two seeds: mean 61, sample std 1.41
+    section = md.split("### Full fine-tuning: UCF101", 1)[1].split("###", 1)[0]
+    header = next(line for line in section.splitlines() if line.startswith("| Method"))
+    assert header.split("|")[1:-1] == [" Method ", " Backbone ", " Pretrained on ", " Input ", " Pretrain epochs ",
+                                       " Source ", " Top-1 ", " 3-fold "]
+    prp = [line for line in section.splitlines() if "| C3D | UCF101 |" in line and "PRP" in line]
+    assert len(prp) == 2  # the paper's row, then ours
+    paper, ours = ([c.strip() for c in line.strip("|").split("|")] for line in prp)
+    assert paper[5:] == ["[PRP README](https://github.com/yuanyao366/PRP)", "69.1", ""]
+    assert ours[5:] == ["ours, 2 seeds", "61.0 ± 1.4 (-8.1 ▼)", ""]  # two seeds: mean 61, sample std 1.41
 
 
 def test_model_index_lists_papers_and_models_with_their_results(tmp_path):
@@ -39,6 +41,6 @@ def test_model_index_lists_papers_and_models_with_their_results(tmp_path):
     assert ours["Metadata"]["Architecture"] == ["C3D"]
     (result,) = ours["Results"]
     assert result["Task"] == "Self-Supervised Action Recognition" and result["Dataset"] == "UCF101"
-    assert result["Metrics"] == {"Top-1 Accuracy": 61.0, "Seeds": 2}
+    assert result["Metrics"] == {"Top-1 Accuracy": 61.0} and ours["Metadata"]["Seeds"] == 2  # metadata, not a metric
     reported = next(m for m in index["Models"] if m["Name"] == "PRP (C3D, UCF101) [reported, paper]")
     assert any(r["Metrics"].get("Top-1 Accuracy") == 69.1 for r in reported["Results"])

@@ -1,9 +1,15 @@
 """The leaderboard: the papers' reported rows beside reproduced run records, in Papers-With-Code form.
 
-Writes into ``results/``: ``leaderboard.csv`` and ``leaderboard.md`` (``Task | Dataset | Metric | Value |
-Model`` plus backbone, pretraining data, source, scale and the difference from the paper where both
-exist), ``leaderboard.json`` (the sota-extractor evaluation-tables schema: tasks -> datasets -> sota ->
-rows) and ``index.html`` (one self-contained page, sortable and filterable, no network).
+Rows are filed by what a record measured (``kind`` and ``protocol``, from
+:func:`vssl_bench.bench.records.kind_and_protocol`), never by stage names: a fine-tuning record with a
+frozen backbone lands among the linear probes, not beside the papers' fine-tuned numbers; the retrieval
+records' ``probe_top1`` (logistic regression on the frozen features) is a protocol of its own.
+
+Writes into ``results/``: ``leaderboard.csv`` (one row per metric value, every column), ``leaderboard.md``
+(the paper-style tables, one per protocol, scale and dataset, then every row), ``leaderboard.json`` (the
+sota-extractor evaluation-tables schema, only rows with a paper behind them or reproductions on real
+data), ``leaderboard-quick.json`` (the synthetic quick rows, same schema), ``model-index.yml`` and
+``index.html`` (one self-contained page, filterable, no network).
 """
 
 from __future__ import annotations
@@ -17,20 +23,27 @@ import pandas as pd
 import yaml
 
 from vssl_bench.bench import paper_tables, record_panels
+from vssl_bench.bench.grids import Cell
 from vssl_bench.bench.model_index import write_model_index
-from vssl_bench.bench.records import load_records
+from vssl_bench.bench.records import kind_and_protocol, load_records
 
+# Papers-With-Code task names, capitalised one way
 TASK_FT = "Self-Supervised Action Recognition"
-TASK_RETRIEVAL = "Self-supervised Video Retrieval"
+TASK_RETRIEVAL = "Self-Supervised Video Retrieval"
 TASK_LINEAR = "Self-Supervised Action Recognition Linear"
+LOGISTIC_PROBE = "frozen-feature logistic probe"  # the retrieval records' probe_top1
+PROTOCOL_TASKS = {"full-finetune": TASK_FT, "linear-probe": TASK_LINEAR, LOGISTIC_PROBE: TASK_LINEAR,
+                  "nn-retrieval": TASK_RETRIEVAL}
 METHOD_NAMES = {"rspnet": "RSPNet", "pace": "Pace", "prp": "PRP", "ascnet": "ASCNet", "scratch": "Random init"}
+METHOD_ORDER = ("scratch", "prp", "pace", "rspnet", "ascnet")  # the baseline, then by publication date
 BACKBONE_NAMES = {"c3d": "C3D", "r3d10": "R3D-10", "r21d10": "R(2+1)D-10", "r3d18": "3D-ResNet-18", "s3dg": "S3D-G"}
 DATA_NAMES = {"kinetics400": "K400", "ucf101": "UCF101", "hmdb51": "HMDB51", "synthetic": "Synthetic", "none": "none"}
-COLUMNS = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "method", "backbone", "pretrain_data", "source",
-           "scale", "paper_value", "delta", "paper_title", "paper_url", "paper_date", "code_url", "note"]
-
-
 VARIANT_NAMES = {"1000ep": "1000 epochs"}
+RECALL_K = (1, 5, 10, 20, 50)
+COLUMNS = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "method", "backbone", "pretrain_data",
+           "variant", "source", "scale", "protocol", "input", "epochs", "reference", "reference_url", "remark",
+           "paper_value", "delta", "baseline_value", "baseline_std", "baseline_seeds", "delta_baseline",
+           "paper_title", "paper_url", "paper_date", "code_url", "note", "recipe", "export", "panel"]
 
 
 def model_name(method: str, backbone: str, pretrain: str, variant: str = "") -> str:
@@ -41,32 +54,54 @@ def model_name(method: str, backbone: str, pretrain: str, variant: str = "") -> 
     return f"{METHOD_NAMES.get(method, method)} ({', '.join(parts)})"
 
 
+def panel_key(source: str, protocol: str, dataset: str, model: str, scale: str) -> str:
+    return "|".join((source, protocol, dataset, model, scale))
+
+
+# --- the papers' rows ------------------------------------------------------------------------------
+def _recipe_of(method: str, backbone: str, pretrain: str, variant: str) -> str:
+    try:
+        recipe = Cell(method, backbone, pretrain, variant).recipe
+    except KeyError:
+        return ""
+    return recipe if (REPORTED.parents[1] / recipe).is_file() else ""
+
+
 def reported_rows(path: Path) -> list[dict[str, Any]]:
-    spec = yaml.safe_load(path.read_text())
-    papers = spec["papers"]
+    """One row per reported number, with its sources (labels and links), input, pretraining epochs
+    and remark; a number with two readings (RSPNet's 93.7) gives a row per reading, the first exported."""
+    spec = yaml.safe_load(Path(path).read_text())
+    papers, sources = spec["papers"], spec.get("sources", {})
     rows = []
 
-    def base(method: str, backbone: str, pretrain: str, dataset: str, source: str, variant: str = "") -> dict[str, Any]:
-        paper = papers[method]
-        return {"Dataset": DATA_NAMES[dataset], "Model": model_name(method, backbone, pretrain, variant),
-                "method": method, "backbone": backbone, "pretrain_data": pretrain, "variant": variant,
-                "source": "reported", "scale": "paper", "paper_title": paper["title"], "paper_url": paper["url"],
-                "paper_date": paper["date"], "code_url": paper["code"], "note": str(source)}
+    def add(row: dict[str, Any], protocol: str, metric: str, value: float, export: bool = True) -> None:
+        paper, variant = papers[row["method"]], row.get("variant", "")
+        refs = [str(s) for s in row.get("source", [])]
+        model = model_name(row["method"], row["backbone"], row["pretrain"], variant)
+        remark = str(row.get("remark", ""))
+        rows.append({
+            "Task": PROTOCOL_TASKS[protocol], "Dataset": DATA_NAMES[row["dataset"]], "Metric": metric,
+            "Value": float(value), "Model": model, "method": row["method"], "backbone": row["backbone"],
+            "pretrain_data": row["pretrain"], "variant": variant, "source": "reported", "scale": "paper",
+            "protocol": protocol, "input": str(row.get("input", "")), "epochs": str(row.get("epochs", "")),
+            "reference": " + ".join(refs), "reference_url": " ".join(str(sources.get(s, "")) or "-" for s in refs),
+            "remark": remark, "paper_title": paper["title"], "paper_url": paper["url"], "paper_date": paper["date"],
+            "code_url": paper["code"], "note": " + ".join(refs) + (f"; {remark}" if remark else ""),
+            "recipe": _recipe_of(row["method"], row["backbone"], row["pretrain"], variant), "export": export,
+            "panel": panel_key("reported", protocol, DATA_NAMES[row["dataset"]], model, "paper")})
 
-    for method, backbone, pretrain, dataset, top1, _size, source in spec["finetune"]:
-        rows.append({**base(method, backbone, pretrain, dataset, source), "Task": TASK_FT, "Metric": "Top-1 Accuracy",
-                     "Value": float(top1)})
-    for method, backbone, pretrain, dataset, values, source in spec["retrieval"]:
-        for k, value in zip((1, 5, 10, 20, 50), values):
-            rows.append({**base(method, backbone, pretrain, dataset, source), "Task": TASK_RETRIEVAL,
-                         "Metric": f"R@{k}", "Value": float(value)})
+    for row in spec["finetune"]:
+        add(row, "full-finetune", "Top-1 Accuracy", row["top1"])
+    for row in spec["retrieval"]:
+        for k, value in zip(RECALL_K, row["recall"]):
+            add(row, "nn-retrieval", f"R@{k}", value)
     for row in spec.get("headline", []):  # rows named exactly as Papers-With-Code lists them
-        rows.append({**base(row["method"], row["backbone"], row["pretrain"], row["dataset"], row["source"],
-                            row.get("variant", "")), "Task": TASK_FT, "Metric": row["metric"],
-                     "Value": float(row["value"])})
+        for i, metric in enumerate(row["metrics"]):
+            add(row, "full-finetune", metric, row["value"], export=i == 0)
     return rows
 
 
+# --- our rows --------------------------------------------------------------------------------------
 def skipped_note(stage: dict[str, Any], pretrain: dict[str, Any] | None) -> str:
     """``"; 3 videos replaced in pretraining, 1 dropped (undecodable)"``, or "" when nothing was skipped."""
     parts = []
@@ -87,81 +122,110 @@ def selection_note(metrics: dict[str, Any]) -> str:
     return f"; {select} epoch {metrics.get('selected_epoch')} (last epoch: {metrics['top1_last']:.2f})"
 
 
+def _input(record: dict[str, Any], kind: str) -> str:
+    """``16x112``: frames x crop side of the stage's clips, from its config."""
+    config = record.get("config") or {}
+    spec = (config.get("datasets") or {}).get(record.get("dataset"), {}) if kind == "finetune" else config
+    if isinstance(spec, dict) and spec.get("clip_len") and spec.get("crop_size"):
+        return f"{spec['clip_len']}x{spec['crop_size']}"
+    return ""
+
+
+def _epochs(record: dict[str, Any], pretrain: dict[str, Any] | None) -> str:
+    if record.get("method") == "scratch":
+        return "none"
+    if record.get("source") == "official weights":
+        return "authors' weights"
+    epochs = (((pretrain or {}).get("config") or {}).get("trainer") or {}).get("max_epochs")
+    return str(epochs) if epochs else ""
+
+
 def reproduced_rows(records: list[dict[str, Any]], work: Path | None = None) -> list[dict[str, Any]]:
-    """One row per metric of every ok stage record, averaged over seeds; each row keeps its record's
-    panel (``details``: facts, re-run command, curves from the logs under ``work``)."""
+    """One row per metric of every ok downstream record, averaged over seeds (``std``, ``seeds``);
+    each row keeps its records (``_records``, ``_pretrains``) and values by seed (``_by_seed``)."""
+    classified = [(r, *kind_and_protocol(r)) for r in records if r.get("status") == "ok"]
+    pretrained = {r.get("cell"): r for r, kind, _ in classified if kind == "pretrain"}
     rows = []
-    pretrained = {r.get("cell"): r for r in records if r.get("stage") == "pretrain" and r.get("status") == "ok"}
-    for r in records:
-        if r.get("status") != "ok" or r.get("stage", "").startswith("pretrain"):
+    for r, kind, protocol in classified:
+        if kind == "pretrain":
             continue
         pretrain = r.get("pretrain_data", "none")
-        common = {"details": record_panels.details(r, work or Path("work")),"Dataset": DATA_NAMES.get(r["dataset"], r["dataset"]), "method": r["method"],
-                  "backbone": r["backbone"], "pretrain_data": pretrain,
-                  "Model": model_name(r["method"], r["backbone"], pretrain, r.get("variant", "")),
-                  "variant": r.get("variant", ""), "source": r.get("source", "reproduced"),
-                  "scale": r.get("scale", ""), "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
-                  "note": f"{r.get('protocol') or ''} {r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip()
-                  + skipped_note(r, pretrained.get(r.get("cell")))
+        pre = pretrained.get(r.get("cell"))
+        source = r.get("source", "reproduced")
+        model = model_name(r["method"], r["backbone"], pretrain, r.get("variant", ""))
+        dataset = DATA_NAMES.get(r["dataset"], r["dataset"])
+        common = {"Dataset": dataset, "method": r["method"], "backbone": r["backbone"], "pretrain_data": pretrain,
+                  "Model": model, "variant": r.get("variant", ""), "source": source, "scale": r.get("scale", ""),
+                  "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
+                  "input": _input(r, kind), "epochs": _epochs(r, pre), "reference": "", "reference_url": "",
+                  "remark": "extrapolated: no paper recipe for this cell" if r.get("extrapolated") else "",
+                  "note": f"{r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip(", ")
+                  + skipped_note(r, pre)
                   + ("; extrapolated: no paper recipe for this cell" if r.get("extrapolated") else ""),
-                  "paper_pretrain_data": r.get("paper_pretrain_data", pretrain), "cell": r.get("cell", ""),
-                  "seed": r.get("seed", 0), "recipe": r.get("recipe", "")}
+                  "cell": r.get("cell", ""), "seed": int(r.get("seed") or 0), "recipe": r.get("recipe", ""),
+                  "export": r.get("scale") != "quick" and r["dataset"] != "synthetic",
+                  "_record": r, "_pretrain": pre}
         metrics = r.get("metrics", {})
-        if r["stage"].startswith("finetune"):
-            if r.get("split", 1) == 1:  # the papers' number; splits 2 and 3 only enter the 3-fold mean
-                rows.append({**common, "Task": TASK_FT, "Metric": "Top-1 Accuracy", "Value": round(metrics["top1"], 2),
+        if kind == "finetune":
+            if int(r.get("split", 1)) == 1:  # the papers' number; splits 2 and 3 only enter the 3-fold mean
+                rows.append({**common, "protocol": protocol, "Task": PROTOCOL_TASKS[protocol],
+                             "Metric": "Top-1 Accuracy", "Value": round(metrics["top1"], 2),
                              "note": common["note"] + selection_note(metrics)})
-        elif r["stage"].startswith("retrieval"):
-            for k in (1, 5, 10, 20, 50):
+        elif kind == "retrieval":
+            for k in RECALL_K:
                 if f"R@{k}" in metrics:
-                    rows.append({**common, "Task": TASK_RETRIEVAL, "Metric": f"R@{k}", "Value": round(metrics[f"R@{k}"], 2)})
+                    rows.append({**common, "protocol": protocol, "Task": TASK_RETRIEVAL, "Metric": f"R@{k}",
+                                 "Value": round(metrics[f"R@{k}"], 2)})
             if "probe_top1" in metrics:  # logistic regression on the same frozen features
-                rows.append({**common, "Task": TASK_LINEAR, "Metric": "Top-1 Accuracy",
+                rows.append({**common, "protocol": LOGISTIC_PROBE, "Task": TASK_LINEAR, "Metric": "Top-1 Accuracy",
                              "Value": round(metrics["probe_top1"], 2)})
-    return over_seeds(rows + three_fold_rows(rows_by_split(records), rows))
+    rows += three_fold_rows(rows_by_split(classified), rows)
+    for row in rows:
+        row["panel"] = panel_key(row["source"], row["protocol"], row["Dataset"], row["Model"], row["scale"])
+    return over_seeds(rows)
 
 
-SAME_ROW = ["Task", "Dataset", "Metric", "Model", "method", "backbone", "pretrain_data", "variant", "source", "scale"]
+SAME_ROW = ["Task", "Dataset", "Metric", "Model", "method", "backbone", "pretrain_data", "variant", "source", "scale",
+            "protocol"]
 
 
 def over_seeds(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per model, scale and metric: ``Value`` is the mean over the seeds that ran it, ``std``
-    their sample standard deviation (empty for one seed), ``seeds`` how many; the note is seed 0's."""
-    if not rows:
-        return rows
-    frame = pd.DataFrame(rows)
-    frame["variant"] = frame["variant"].fillna("")
+    """One row per model, scale, protocol and metric: ``Value`` is the mean over the seeds that ran it,
+    ``std`` their sample standard deviation (NaN for one seed), ``seeds`` how many; the note is seed 0's."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(str(row.get(k, "")) for k in SAME_ROW), []).append(row)
     out = []
-    for _, group in frame.groupby(SAME_ROW, sort=False, dropna=False):
-        row = group.sort_values("seed").iloc[0].to_dict()
-        values = group["Value"].astype(float)
+    for group in groups.values():
+        group = sorted(group, key=lambda r: r["seed"])
+        values = pd.Series([float(r["Value"]) for r in group])
+        row = {k: v for k, v in group[0].items() if k not in ("_record", "_pretrain")}
         row.update(Value=round(values.mean(), 2), seeds=len(values),
-                   std=round(values.std(ddof=1), 2) if len(values) > 1 else float("nan"))
-        if isinstance(row.get("details"), dict):
-            row["details"] = {**row["details"], "values_by_seed": dict(zip(group["seed"].astype(int).tolist(),
-                                                                           values.round(2).tolist()))}
+                   std=round(values.std(ddof=1), 2) if len(values) > 1 else float("nan"),
+                   _records=[r["_record"] for r in group], _pretrains=[r["_pretrain"] for r in group],
+                   _by_seed={r["seed"]: round(float(r["Value"]), 2) for r in group})
         out.append(row)
     return out
 
 
-def rows_by_split(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[int, float]]:
-    """Fine-tuning top-1 per (cell, dataset, scale) and split, from the ok records."""
-    out: dict[tuple[str, str, str], dict[int, float]] = {}
-    for r in records:
-        if r.get("status") == "ok" and r.get("stage", "").startswith("finetune"):
-            key = (r["cell"], r["dataset"], r.get("scale", ""))
+def rows_by_split(classified: list[tuple[dict[str, Any], str, str]]) -> dict[tuple[str, ...], dict[int, float]]:
+    """Fine-tuning top-1 per (cell, dataset, scale, protocol) and split."""
+    out: dict[tuple[str, ...], dict[int, float]] = {}
+    for r, kind, protocol in classified:
+        if kind == "finetune":
+            key = (r["cell"], r["dataset"], r.get("scale", ""), protocol)
             out.setdefault(key, {})[int(r.get("split", 1))] = float(r["metrics"]["top1"])
     return out
 
 
-def three_fold_rows(by_split: dict[tuple[str, str, str], dict[int, float]],
+def three_fold_rows(by_split: dict[tuple[str, ...], dict[int, float]],
                     rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A ``3-fold Accuracy`` row (the mean over splits 1-3) where all three splits finished."""
     out = []
-    for (cell, dataset, scale), splits in by_split.items():
+    for (cell, dataset, scale, protocol), splits in by_split.items():
         if set(splits) != {1, 2, 3}:
             continue
-        split1 = next((row for row in rows if row["Task"] == TASK_FT and row["Metric"] == "Top-1 Accuracy"
+        split1 = next((row for row in rows if row["Metric"] == "Top-1 Accuracy" and row["protocol"] == protocol
                        and row["cell"] == cell and row["Dataset"] == DATA_NAMES.get(dataset, dataset)
                        and row["scale"] == scale), None)
         if split1 is not None:
@@ -169,48 +233,79 @@ def three_fold_rows(by_split: dict[tuple[str, str, str], dict[int, float]],
     return out
 
 
+# --- the long table --------------------------------------------------------------------------------
+def _sort_key(table: pd.DataFrame) -> pd.Series:
+    tasks = {t: i for i, t in enumerate((TASK_FT, TASK_LINEAR, TASK_RETRIEVAL))}
+    protocols = {p: i for i, p in enumerate(paper_tables.PROTOCOL_TITLES)}
+    data = {d: i for i, d in enumerate(paper_tables.DATASET_ORDER)}
+    backbones = {b: i for i, b in enumerate(BACKBONE_NAMES)}
+    methods = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return pd.Series([(tasks.get(r.Task, 9), protocols.get(r.protocol, 9), data.get(r.Dataset, 9),
+                       paper_tables.metric_key(r.Metric), r.scale != "paper", backbones.get(r.backbone, 9),
+                       methods.get(r.method, 9), str(r.pretrain_data), str(r.variant), r.source != "reported",
+                       str(r.source)) for r in table.itertuples()], index=table.index)
+
+
 def build_table(reported: list[dict[str, Any]], reproduced: list[dict[str, Any]]) -> pd.DataFrame:
+    """Reported and reproduced rows in one frame; a reproduced row carries the paper's number and Δ
+    where the paper has one (same protocol, dataset, metric, model), and random init of the same
+    backbone (value, spread, Δ) where that baseline ran."""
+    ours = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in reproduced])
     rep = pd.DataFrame(reported)
-    table = pd.concat([rep, pd.DataFrame(reproduced)], ignore_index=True)
+    table = pd.concat([rep, ours], ignore_index=True)
     if table.empty:
         return pd.DataFrame(columns=COLUMNS)
-    key = ["Task", "Dataset", "Metric", "method", "backbone", "pretrain_data", "variant"]
-    for frame in (rep, table):
-        if not frame.empty:
-            frame["variant"] = frame["variant"].fillna("") if "variant" in frame else ""
-    paper = rep[key + ["Value"]].rename(columns={"Value": "paper_value"}) if not rep.empty else None
-    if paper is not None:
+    table["variant"] = table["variant"].fillna("") if "variant" in table else ""
+    key = ["Task", "Dataset", "Metric", "protocol", "method", "backbone", "pretrain_data", "variant"]
+    if not rep.empty:
+        rep["variant"] = rep["variant"].fillna("")
+        paper = rep[key + ["Value"]].drop_duplicates(key).rename(columns={"Value": "paper_value"})
         table = table.merge(paper, on=key, how="left")
-        reproduced_mask = table["source"] != "reported"
-        table.loc[~reproduced_mask, "paper_value"] = float("nan")
-        table["delta"] = (table["Value"] - table["paper_value"]).round(2)
+        table.loc[table["source"] == "reported", "paper_value"] = float("nan")
+    else:
+        table["paper_value"] = float("nan")
+    table["delta"] = (table["Value"] - table["paper_value"]).round(2)
+    base_key = ["Task", "Dataset", "Metric", "protocol", "backbone", "scale"]
+    baseline = table[(table["source"] == "reproduced") & (table["method"] == "scratch")]
+    baseline = baseline[base_key + ["Value", "std", "seeds"]].drop_duplicates(base_key).rename(
+        columns={"Value": "baseline_value", "std": "baseline_std", "seeds": "baseline_seeds"})
+    table = table.merge(baseline, on=base_key, how="left")
+    no_baseline = (table["source"] == "reported") | (table["method"] == "scratch")
+    table.loc[no_baseline, ["baseline_value", "baseline_std", "baseline_seeds"]] = float("nan")
+    table["delta_baseline"] = (table["Value"] - table["baseline_value"]).round(2)
     for col in COLUMNS:
         if col not in table:
             table[col] = ""
-    return table[COLUMNS].sort_values(["Task", "Dataset", "Metric", "source", "Value"],
-                                      ascending=[True, True, True, True, False]).reset_index(drop=True)
+    table = table[COLUMNS]
+    return table.loc[_sort_key(table).sort_values().index].reset_index(drop=True)
 
 
 def evaluation_tables(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """The sota-extractor TaskDB v01 JSON: a list of tasks, each with datasets and their sota rows."""
+    """The sota-extractor TaskDB v01 JSON: a list of tasks, each with datasets and their sota rows.
+    A reproduced row is named ``<model> [<source>, <scale> scale]``, with its paper's title and link."""
+    papers = {m: r for m, r in table[table["source"] == "reported"].groupby("method").first().iterrows()}
     tasks = []
     for task, by_task in table.groupby("Task", sort=True):
         datasets = []
         for dataset, by_data in by_task.groupby("Dataset", sort=True):
-            metrics = sorted(by_data["Metric"].unique(), key=_metric_order)
+            metrics = sorted(by_data["Metric"].unique(), key=paper_tables.metric_key)
             rows = []
-            for (model, source, scale), group in by_data.groupby(["Model", "source", "scale"], sort=False):
+            for (model, source, scale, protocol), group in by_data.groupby(["Model", "source", "scale", "protocol"],
+                                                                           sort=False):
                 first = group.iloc[0]
-                name = model if source == "reported" else f"{model} [{source}, {scale}]"
+                paper = first if source == "reported" else papers.get(first["method"])
+                name = model
+                if source != "reported":
+                    name = f"{model} [{source}, {scale} scale" + (f", {protocol}" if protocol == LOGISTIC_PROBE else "") + "]"
+                code = str(paper["code_url"]) if paper is not None and isinstance(paper["code_url"], str) else ""
                 rows.append({
                     "model_name": name,
-                    "paper_title": first["paper_title"] or "",
-                    "paper_url": first["paper_url"] or "",
-                    "paper_date": first["paper_date"] or None,
-                    "code_links": [{"title": first["code_url"].split("github.com/")[-1], "url": first["code_url"]}]
-                    if first["code_url"] else [],
+                    "paper_title": str(paper["paper_title"]) if paper is not None else "",
+                    "paper_url": str(paper["paper_url"]) if paper is not None else "",
+                    "paper_date": str(paper["paper_date"]) if paper is not None else None,
+                    "code_links": [{"title": code.split("github.com/")[-1], "url": code}] if code else [],
                     "model_links": [],
-                    "metrics": {m: f"{v:g}" for m, v in zip(group["Metric"], group["Value"])},
+                    "metrics": {m: f"{float(v):.1f}" for m, v in zip(group["Metric"], group["Value"])},
                     "uses_additional_data": False,
                 })
             datasets.append({"dataset": dataset, "description": "", "subdatasets": [], "dataset_links": [],
@@ -220,12 +315,34 @@ def evaluation_tables(table: pd.DataFrame) -> list[dict[str, Any]]:
     return tasks
 
 
-def _metric_order(metric: str) -> tuple[int, str]:
-    return (int(metric[2:]), metric) if metric.startswith("R@") else (0, metric)
-
-
 # the papers' numbers, kept with the project; a results folder may carry its own copy instead
 REPORTED = Path(__file__).resolve().parents[2] / "results" / "reported.yaml"
+
+
+def quick_context(records: list[dict[str, Any]]) -> str:
+    """The quick scale's budget, read from its records: epochs, seeds per protocol, time and device."""
+    quick = [r for r in records if r.get("status") == "ok" and r.get("scale") == "quick"]
+    if not quick:
+        return ""
+    kinds = [(r, kind_and_protocol(r)[0]) for r in quick]
+    pre = sorted({str(((r.get("config") or {}).get("trainer") or {}).get("max_epochs")) for r, k in kinds
+                  if k == "pretrain" and (r.get("config") or {}).get("trainer")})
+    ft = sorted({str(((r.get("config") or {}).get("datasets") or {}).get(r.get("dataset"), {}).get("epochs"))
+                 for r, k in kinds if k == "finetune" and (r.get("config") or {}).get("datasets")})
+    seeds = {k: sorted({int(r.get("seed") or 0) for r, kk in kinds if kk == k}) for k in ("finetune", "retrieval")}
+    wall = sum(float(r.get("wall_s") or 0) for r in quick)
+    devices = sorted({str(r.get("device", "")) for r in quick if r.get("device")})
+    parts = []
+    if pre:
+        parts.append(f"pretraining {', '.join(e for e in pre if e != 'None')} epochs")
+    if ft:
+        parts.append(f"fine-tuning {', '.join(e for e in ft if e != 'None')} epochs")
+    for kind, label in (("finetune", "fine-tuning"), ("retrieval", "frozen-feature protocols (retrieval, logistic probe)")):
+        if seeds[kind]:
+            parts.append(f"{label} on seed{'s' if len(seeds[kind]) > 1 else ''} {', '.join(map(str, seeds[kind]))}")
+    parts.append(f"{wall / 60:.0f} min of stage time in all" + (f" on {'; '.join(devices)}" if devices else ""))
+    return ("Budget: " + "; ".join(parts) + ". Chance is stated under each table; Δ compares each method "
+            "with random init of the same backbone, the only comparison that means something at this scale.")
 
 
 def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
@@ -233,158 +350,208 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
     (``results/reported.yaml`` if that folder has one, else the project's)."""
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
-    reported = results / "reported.yaml" if (results / "reported.yaml").is_file() else REPORTED
-    reproduced = reproduced_rows(load_records(results / "runs"), results / "work")
-    table = build_table(reported_rows(reported), reproduced)
-    recipes = {(r["Model"], r["scale"]): r.get("recipe", "") for r in reproduced}
+    reported_path = results / "reported.yaml" if (results / "reported.yaml").is_file() else REPORTED
+    records = load_records(results / "runs")
+    reproduced = reproduced_rows(records, results / "work")
+    reported = reported_rows(reported_path)
+    table = build_table(reported, reproduced)
+    panels = build_panels(reported, reproduced, results / "work")
     out = {"csv": results / "leaderboard.csv", "md": results / "leaderboard.md", "json": results / "leaderboard.json",
-           "html": results / "index.html", "model_index": results / "model-index.yml"}
-    table.to_csv(out["csv"], index=False)
-    shown = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "pretrain_data", "source", "scale",
-             "paper_value", "delta"]
+           "json_quick": results / "leaderboard-quick.json", "html": results / "index.html",
+           "model_index": results / "model-index.yml"}
+    table.drop(columns=["panel"]).to_csv(out["csv"], index=False)
     views = paper_tables.sections(table)
-    out["md"].write_text(
-        "# vssl-bench leaderboard\n\nReported = the paper's number; reproduced = a run record of this suite (scale "
-        "`quick` runs on the synthetic dataset and is not comparable to the papers); a reproduced value is the mean "
-        "over its seeds (`± std` where there are several).\n\n## Paper-style tables\n\n"
-        + "".join(f"### {title}\n\n{paper_tables.markdown(frame)}\n\n" for title, _, frame in views)
-        + "## Every row\n\n" + markdown_table(table[shown]) + "\n")
-    out["json"].write_text(json.dumps(evaluation_tables(table), indent=2))
-    panels = {row_key(r): r["details"] for r in reproduced if isinstance(r.get("details"), dict)}
-    out["html"].write_text(render_html(table, views, panels))
-    with_recipe = table.assign(recipe=[recipes.get((m, s), "") for m, s in zip(table["Model"], table["scale"])])
-    write_model_index(out["model_index"], with_recipe, yaml.safe_load(reported.read_text())["papers"], METHOD_NAMES)
+    context = {"paper": PAPER_CONTEXT, "quick": quick_context(records)}
+    out["md"].write_text(render_markdown(table, views, context))
+    exported = table["export"].astype(bool)
+    out["json"].write_text(json.dumps(evaluation_tables(table[exported]), indent=2))
+    quick = table[(table["source"] != "reported") & ~exported]
+    out["json_quick"].write_text(json.dumps(evaluation_tables(quick), indent=2))
+    out["html"].write_text(render_html(table, views, panels, context))
+    write_model_index(out["model_index"], table, yaml.safe_load(reported_path.read_text())["papers"], METHOD_NAMES)
     return out
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return "" if pd.isna(v) else f"{v:g}"
-        return str(v).replace("|", "\\|")
+def build_panels(reported: list[dict[str, Any]], reproduced: list[dict[str, Any]], work: Path) -> dict[str, str]:
+    """Panel key -> the HTML a click on the row opens."""
+    panels = {row["panel"]: record_panels.reported_panel(row) for row in reported}
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for row in reproduced:
+        by_key.setdefault(row["panel"], []).append(row)
+    for key, group in by_key.items():
+        values: dict[int, dict[str, float]] = {}
+        for row in group:
+            for seed, value in row["_by_seed"].items():
+                values.setdefault(seed, {})[row["Metric"]] = value
+        main = max(group, key=lambda r: len(r["_records"]))
+        panels[key] = record_panels.reproduced_panel(main["_records"], main["_pretrains"], values, work,
+                                                     paper_tables.DATASET_CLASSES.get(main["Dataset"]))
+    return panels
 
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+
+PAPER_CONTEXT = ("Each paper's number is shown with its backbone, pretraining data, input (frames × crop), "
+                 "pretraining epochs and source, linked; rows are grouped by backbone as the papers group them. "
+                 "Our row sits under the paper's: the mean over seeds ± their standard deviation and Δ against "
+                 "the paper, or \"not run\" with the command that runs it.")
+
+
+# --- rendering -------------------------------------------------------------------------------------
+LONG_COLUMNS = ["Protocol", "Dataset", "Metric", "Value", "±", "Seeds", "Model", "Scale", "Source", "Paper", "Δ"]
+
+
+def long_rows(table: pd.DataFrame) -> list[dict[str, str]]:
+    """The every-row table as display strings (one decimal everywhere)."""
+    out = []
+    for _, r in table.iterrows():
+        delta, against = r["delta"], "paper"
+        if paper_tables.number(delta) is None:
+            delta, against = r["delta_baseline"], "random init"
+        seeds = paper_tables.number(r["seeds"])
+        out.append({"Protocol": paper_tables.PROTOCOL_SHORT.get(r["protocol"], r["protocol"]), "Dataset": r["Dataset"],
+                    "Metric": paper_tables.METRIC_SHORT.get(r["Metric"], r["Metric"]),
+                    "Value": paper_tables.fmt(r["Value"]), "±": paper_tables.fmt(r["std"]),
+                    "Seeds": str(int(seeds)) if seeds else "", "Model": r["Model"], "Scale": r["scale"],
+                    "Source": r["source"], "Paper": paper_tables.fmt(r["paper_value"]),
+                    "Δ": (f"{paper_tables.fmt_delta(delta)} ({against})" if paper_tables.number(delta) is not None else ""),
+                    "_method": r["method"], "_scale": r["scale"], "_source": r["source"],
+                    "_panel": r["panel"] if isinstance(r["panel"], str) else "",
+                    "_order": paper_tables.metric_key(r["Metric"])[1]})
+    return out
+
+
+def markdown_table(rows: list[dict[str, str]], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]).replace("|", "\\|") for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def row_key(row: Any) -> str:
-    return "|".join(str(row[k]) for k in ("Task", "Dataset", "Metric", "Model", "scale", "source"))
+def render_markdown(table: pd.DataFrame, views: list[paper_tables.Section], context: dict[str, str]) -> str:
+    parts = ["# vssl-bench leaderboard\n\nReported = the paper's number, with its source; ours = a run record "
+             "of this suite. Scale `quick` runs on the synthetic dataset and is not comparable to the papers. "
+             + paper_tables.MD_LEGEND + "\n"]
+    for scale in ("paper", "quick"):
+        mine = [v for v in views if v.scale == scale]
+        if not mine:
+            continue
+        parts.append(f"## {paper_tables.SCALE_TITLES[scale]}\n\n{context.get(scale, '')}\n")
+        for sec in mine:
+            parts.append(f"### {sec.title}\n\n{paper_tables.caption(sec)}\n\n{paper_tables.markdown(sec)}\n")
+    parts.append("## Every row\n\n" + markdown_table(long_rows(table), LONG_COLUMNS) + "\n")
+    return "\n".join(parts)
 
 
-def render_html(table: pd.DataFrame, views: list[tuple[str, str, pd.DataFrame]] | None = None,
-                panels: dict[str, dict[str, Any]] | None = None) -> str:
-    shown = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "pretrain_data", "source", "scale",
-             "paper_value", "delta"]
-    frame = table[shown].copy()
-    frame["seeds"] = frame["seeds"].map(lambda v: "" if pd.isna(v) or v == "" else str(int(v)))
-    records = frame.fillna("").astype(str).to_dict(orient="records")
-    details = []
-    for record, (_, row) in zip(records, table.iterrows()):
-        panel = (panels or {}).get(row_key(row))
-        record["_panel"] = len(details) if panel is not None else ""
-        if panel is not None:
-            details.append(panel)
-    data = json.dumps(records)
-    header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in shown)
+def render_html(table: pd.DataFrame, views: list[paper_tables.Section] | None = None,
+                panels: dict[str, str] | None = None, context: dict[str, str] | None = None) -> str:
     views = paper_tables.sections(table) if views is None else views
-    papers = "".join(paper_tables.html_table(frame, task, title) for title, task, frame in views)
-    return (_PAGE.replace("__HEADER__", header).replace("__PAPER_TABLES__", papers)
-            .replace("__SCATTER__", paper_tables.scatter_svg(table)).replace("__DATA__", data.replace("</", "<\\/"))
-            .replace("__PANELS__", json.dumps(details).replace("</", "<\\/")))
+    context = context or {}
+    groups = []
+    for scale in ("paper", "quick"):
+        mine = [v for v in views if v.scale == scale]
+        if mine:
+            groups.append(f'<section class="scale-group" data-scale="{scale}"><h2>{html.escape(paper_tables.SCALE_TITLES[scale])}</h2>'
+                          f'<p>{html.escape(context.get(scale, ""))}</p>'
+                          + "".join(paper_tables.html_section(v) for v in mine) + "</section>")
+    header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in LONG_COLUMNS)
+    data = json.dumps(long_rows(table)).replace("</", "<\\/")
+    return (_PAGE.replace("__LEGEND__", paper_tables.LEGEND).replace("__HEADER__", header)
+            .replace("__PAPER_TABLES__", "".join(groups))
+            .replace("__SCATTER__", paper_tables.scatter_svg(table)).replace("__DATA__", data)
+            .replace("__PANELS__", json.dumps(panels or {}).replace("</", "<\\/")))
 
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vssl-bench leaderboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
-table{border-collapse:collapse;width:100%;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left}
-th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}
-tr.reported td{color:#555}
-tr.reproduced td{background:#f2f8ff}
-input,select{margin-right:.6rem;padding:.2rem}
-table.paper{width:auto;margin-bottom:1.2rem}
-table.paper th{cursor:default;text-align:center}
-td.delta.small{background:#eef7ee}td.delta.medium{background:#fff4d6}td.delta.large{background:#fbdcdc}
-tr.has-panel{cursor:pointer}tr.panel td{background:#fafafa}
+body{font-family:system-ui,sans-serif;margin:1rem 1.5rem;color:#222;font-size:15px}
+table{border-collapse:collapse;font-size:.85rem}
+th,td{border-bottom:1px solid #ddd;padding:.25rem .4rem;text-align:left;vertical-align:top}
+th{background:#f4f4f4}
+#long{width:100%}#long th{cursor:pointer;position:sticky;top:0;z-index:1}
+.scroll{overflow-x:auto;max-width:100%}
+td.num,th.num{text-align:right;white-space:nowrap}
+tr.reported td{color:#333}tr.ours td{background:#f2f8ff}tr.notrun td{color:#777;font-style:italic;background:#fcfcfc}
+tr.group-start td{border-top:2px solid #999}
+td.notrun-cell{max-width:24rem}td.notrun-cell code{font-style:normal;font-size:.75rem;overflow-wrap:anywhere}
+td.nowrap{white-space:nowrap}p.footnote{font-size:.8rem;color:#a15c00;margin:.2rem 0}
+td.source{max-width:11rem}.remark{color:#a15c00;font-size:.8rem}
+.delta{display:inline-block;padding:0 .25rem;border-radius:3px;font-size:.8rem;margin-left:.2rem}
+td.num .delta{margin:.1rem 0 0}
+.delta.up{background:#cdebcd;color:#0d4f0d}.delta.down{background:#f7cccc;color:#7a0b0b}
+.delta.within{background:#ececec;color:#555}.delta.unknown{background:#fff;color:#666;border:1px dashed #aaa}
+p.caption{color:#555;font-size:.85rem;margin:.2rem 0 .4rem}
+input,select{margin-right:.5rem;padding:.2rem}
+#filters{background:#fafafa;border:1px solid #ddd;padding:.4rem .6rem;margin:.6rem 0}
+tr.has-panel{cursor:pointer}tr.panel td{background:#fafafa;font-style:normal;color:#222}
 .panel dl{display:grid;grid-template-columns:max-content auto;gap:.1rem .8rem;margin:.3rem 0}
-.panel dt{color:#666}.panel code{background:#eee;padding:.1rem .3rem}
-.curve{display:inline-block;margin:.3rem 1rem .3rem 0;font-size:.8rem}
+.panel dt{color:#666}.panel code{background:#eee;padding:.05rem .3rem}
+table.seeds{margin:.4rem 0}table.seeds td,table.seeds th{font-size:.8rem}
+.curve{display:inline-block;margin:.3rem 1rem .3rem 0;font-size:.8rem;vertical-align:top}
+.muted{color:#777}
 </style></head><body>
 <h1>vssl-bench leaderboard</h1>
-<p>Reported rows are the papers' numbers; reproduced rows come from this suite's run records.
-Rows at scale <code>quick</code> ran on the synthetic dataset: a pipeline check, not comparable to the papers.
-A reproduced value is the mean over its seeds, with &plusmn; the standard deviation where there are several.</p>
-<h2>Paper-style tables</h2>
-<div><select id="scale"><option value="">all scales</option><option>paper</option><option>quick</option></select>
+<p>Reported rows are the papers' numbers, each with its source; our rows come from this suite's run records.
+Rows at scale <code>quick</code> ran on the synthetic dataset: a pipeline check, not comparable to the papers.</p>
+__LEGEND__
+<div id="filters">Filter every section:
+<select id="scale"><option value="">all scales</option><option>paper</option><option>quick</option></select>
 <select id="method"><option value="">all papers</option><option value="rspnet">RSPNet</option><option value="pace">Pace</option>
-<option value="prp">PRP</option><option value="ascnet">ASCNet</option><option value="scratch">random init</option></select></div>
+<option value="prp">PRP</option><option value="ascnet">ASCNet</option><option value="scratch">random init</option></select>
+<select id="source"><option value="">all sources</option><option>reported</option><option>reproduced</option>
+<option>official weights</option></select>
+<input id="q" placeholder="text (model, dataset, ...)" size="28"> <span id="count"></span></div>
 <div id="papers">__PAPER_TABLES__</div>
-<h2>Reproduced against reported</h2>
-<figure>__SCATTER__<figcaption>One point per metric with both numbers; on the dashed diagonal, ours equals the paper's.</figcaption></figure>
-<h2>Every row</h2>
-<div><input id="q" placeholder="filter (model, dataset, ...)" size="40">
-<select id="source"><option value="">all sources</option><option>reported</option><option>reproduced</option></select>
-<span id="count"></span></div>
-<p>Click a reproduced row for its record: recipe, seeds, versions, device, duration, skipped videos,
-the command that re-runs it, and its training curves.</p>
-<table id="long"><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table>
+<section id="scatter-section"><h2>Reproduced against reported</h2>
+<figure>__SCATTER__<figcaption>One point per metric with both numbers, coloured by paper; on the dashed diagonal,
+ours equals the paper's.</figcaption></figure></section>
+<section id="long-section"><h2>Every row</h2>
+<p>One row per metric value; click a row for its provenance (a paper's source and setup, or our records,
+per-seed values and training curves).</p>
+<div class="scroll"><table id="long"><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table></div></section>
 <script>
 const DATA = __DATA__;
 const PANELS = __PANELS__;
-function curveSvg(label, values) {  // a small line chart of per-epoch values, our own inline SVG
-  const w = 220, h = 70, lo = Math.min(...values), hi = Math.max(...values), span = (hi - lo) || 1;
-  const pts = values.map((v, i) => `${(10 + i * (w - 20) / Math.max(1, values.length - 1)).toFixed(1)},` +
-    `${(h - 10 - (v - lo) * (h - 20) / span).toFixed(1)}`).join(' ');
-  return `<div class="curve">${label} (${values.length} epochs: ${lo.toPrecision(3)} to ${hi.toPrecision(3)})<br>` +
-    `<svg class="curve-plot" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><rect x="0" y="0" width="${w}" ` +
-    `height="${h}" fill="#fff" stroke="#ddd"/><polyline fill="none" stroke="#1f77b4" stroke-width="1.5" ` +
-    `points="${pts}"/></svg></div>`;
+const $ = id => document.getElementById(id);
+function state() {
+  return {scale: $('scale').value, method: $('method').value, source: $('source').value, q: $('q').value.toLowerCase()};
 }
-function panelHtml(p) {
-  const esc = s => String(s).replace(/[&<>"]/g, c => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;'}[c]));
-  const facts = [['record', p.record], ['recipe', p.recipe], ['scale', p.scale],
-    ['values by seed', JSON.stringify(p.values_by_seed || {})], ['device', p.device],
-    ['duration (s)', p.duration_s], ['started', p.started], ['versions', JSON.stringify(p.versions)],
-    ['skipped videos', JSON.stringify(p.skipped_videos)]];
-  const curves = Object.entries(p.curves || {}).map(([k, v]) => curveSvg(esc(k), v)).join('');
-  return '<dl>' + facts.map(([k, v]) => `<dt>${k}</dt><dd>${esc(v)}</dd>`).join('') +
-    `<dt>re-run</dt><dd><code>${esc(p.command)}</code></dd></dl>` + (curves || '<em>no training logs here</em>');
+function matches(s, d) {  // d: {scale, method, source, text}
+  return (!s.scale || d.scale === s.scale) && (!s.method || d.method === s.method) &&
+    (!s.source || d.source === s.source || (s.source === 'reproduced' && d.source === 'ours')) &&
+    (!s.q || (d.text || '').includes(s.q));
 }
-function togglePanel(tr, r) {
+function togglePanel(tr) {
   const next = tr.nextElementSibling;
-  if (next && next.classList.contains('panel')) { next.remove(); return; }
+  if (next && next.classList.contains('panel')) { next.remove(); return false; }
   const row = document.createElement('tr');
   row.className = 'panel';
   const td = document.createElement('td');
-  td.colSpan = document.querySelectorAll('#long th').length;
-  td.innerHTML = panelHtml(PANELS[r._panel]);
+  td.colSpan = tr.closest('table').querySelectorAll('thead th').length;
+  td.innerHTML = '<div class="panel">' + (PANELS[tr.dataset.panel] || '<em>no details</em>') + '</div>';
   row.appendChild(td);
   tr.after(row);
+  return true;
 }
 let sortCol = null, sortAsc = true;
-function render() {
-  const q = document.getElementById('q').value.toLowerCase();
-  const src = document.getElementById('source').value;
-  let rows = DATA.filter(r => (!src || r.source === src) &&
-    (!q || Object.values(r).join(' ').toLowerCase().includes(q)));
+function render(s) {
+  const rows = DATA.filter(r => matches(s, {scale: r._scale, method: r._method, source: r._source,
+    text: Object.values(r).join(' ').toLowerCase()}));
   if (sortCol) {
     rows.sort((a, b) => {
+      if (sortCol === 'Metric' && a._order !== b._order) return sortAsc ? a._order - b._order : b._order - a._order;
       const x = parseFloat(a[sortCol]), y = parseFloat(b[sortCol]);
-      const c = (!isNaN(x) && !isNaN(y)) ? x - y : String(a[sortCol]).localeCompare(String(b[sortCol]));
+      const c = (!isNaN(x) && !isNaN(y)) ? x - y : String(a[sortCol]).localeCompare(String(b[sortCol]), undefined, {numeric: true});
       return sortAsc ? c : -c;
     });
   }
-  const body = document.getElementById('rows');
+  const body = $('rows');
   body.innerHTML = '';
   for (const r of rows) {
     const tr = document.createElement('tr');
-    tr.className = r.source;
-    if (r._panel !== '') {
-      tr.classList.add('has-panel');
-      tr.addEventListener('click', () => togglePanel(tr, r));
-    }
+    tr.className = r._source === 'reported' ? 'reported' : 'ours';
+    tr.dataset.scale = r._scale; tr.dataset.method = r._method; tr.dataset.source = r._source;
+    if (r._panel) { tr.classList.add('has-panel'); tr.dataset.panel = r._panel;
+      tr.addEventListener('click', () => togglePanel(tr)); }
     for (const th of document.querySelectorAll('#long th')) {
       const td = document.createElement('td');
       td.textContent = r[th.dataset.col];
@@ -392,32 +559,46 @@ function render() {
     }
     body.appendChild(tr);
   }
-  document.getElementById('count').textContent = rows.length + ' of ' + DATA.length + ' rows';
+  $('count').textContent = rows.length + ' of ' + DATA.length + ' rows';
+  $('long-section').hidden = rows.length === 0;
+}
+function applyFilters() {  // one filter state for every section
+  const s = state();
+  for (const tr of document.querySelectorAll('table.paper tbody tr:not(.panel)')) {
+    tr.hidden = !matches(s, tr.dataset);
+    const next = tr.nextElementSibling;
+    if (tr.hidden && next && next.classList.contains('panel')) next.remove();
+  }
+  for (const sec of document.querySelectorAll('section.ptable')) {
+    sec.hidden = !sec.querySelector('tbody tr:not(.panel):not([hidden])');
+  }
+  for (const group of document.querySelectorAll('section.scale-group')) {
+    group.hidden = !group.querySelector('section.ptable:not([hidden])');
+  }
+  const points = [...document.querySelectorAll('#scatter circle.point')];
+  let shown = 0;
+  for (const p of points) {
+    const ok = matches(s, {scale: p.dataset.scale, method: p.dataset.method, source: p.dataset.source, text: p.dataset.text});
+    p.style.display = ok ? '' : 'none';
+    shown += ok;
+  }
+  const filtering = s.scale || s.method || s.source || s.q;
+  $('scatter-section').hidden = filtering ? shown === 0 : false;
+  render(s);
 }
 for (const th of document.querySelectorAll('#long th')) {
   th.addEventListener('click', () => { sortAsc = sortCol === th.dataset.col ? !sortAsc : true;
-    sortCol = th.dataset.col; render(); });
+    sortCol = th.dataset.col; render(state()); });
 }
-document.getElementById('q').addEventListener('input', render);
-document.getElementById('source').addEventListener('change', render);
-const params = new URLSearchParams(location.search);  // index.html?q=RSPNet&source=reproduced&open=1
-document.getElementById('q').value = params.get('q') || '';
-document.getElementById('source').value = params.get('source') || '';
-function filterPapers() {  // the paper-style tables: by scale and by paper
-  const scale = document.getElementById('scale').value, method = document.getElementById('method').value;
-  for (const tr of document.querySelectorAll('table.paper tbody tr')) {
-    tr.hidden = (scale && tr.dataset.scale !== scale) || (method && tr.dataset.method !== method);
-  }
-}
-document.getElementById('scale').addEventListener('change', filterPapers);
-document.getElementById('method').addEventListener('change', filterPapers);
-document.getElementById('scale').value = params.get('scale') || '';
-document.getElementById('method').value = params.get('method') || '';
-filterPapers();
-render();
-if (params.get('open')) {  // open the panel of the first reproduced row (linkable, and testable)
-  const first = document.querySelector('#long tr.has-panel');
-  if (first) first.click();
+for (const tr of document.querySelectorAll('table.paper tr.has-panel')) tr.addEventListener('click', () => togglePanel(tr));
+for (const id of ['scale', 'method', 'source']) $(id).addEventListener('change', applyFilters);
+$('q').addEventListener('input', applyFilters);
+const params = new URLSearchParams(location.search);  // index.html?scale=quick&method=pace&q=R3D&source=reproduced&open=1
+for (const id of ['scale', 'method', 'source', 'q']) $(id).value = params.get(id) || '';
+applyFilters();
+if (params.get('open')) {  // open the first row every filter lets through, and bring it into view
+  const first = [...document.querySelectorAll('tr.has-panel')].find(tr => !tr.closest('[hidden]'));
+  if (first) { togglePanel(first); first.scrollIntoView({block: 'start'}); }
 }
 </script></body></html>
 """

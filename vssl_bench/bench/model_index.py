@@ -1,6 +1,7 @@
 """``results/model-index.yml``: the recipes and their results in the model-index schema
 (paperswithcode/model-index, as MMAction2's metafiles use it): one Collection per paper, one Model per
-model name and scale, each Result a task and dataset with its metrics."""
+model name, source and scale, each Result a task and dataset with its metrics (numbers only). How many
+seeds a number averages, its protocol and input are metadata, not metrics."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ DATA_NAMES = {"kinetics400": "Kinetics-400", "ucf101": "UCF101", "synthetic": "S
               "none": "none"}
 
 
+def _seeds(value: Any) -> int | None:
+    try:
+        return None if pd.isna(value) or value == "" else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def model_index(table: pd.DataFrame, papers: dict[str, dict[str, str]], names: dict[str, str]) -> dict[str, Any]:
     """``papers``: method -> title/url/code (``results/reported.yaml``); ``names``: method -> display name."""
     collection_of = {m: names.get(m, m) for m in papers}
@@ -23,19 +31,24 @@ def model_index(table: pd.DataFrame, papers: dict[str, dict[str, str]], names: d
     models = []
     for (model, source, scale), group in table.groupby(["Model", "source", "scale"], sort=True):
         first = group.iloc[0]
-        results = []
-        for (task, dataset), cell in group.groupby(["Task", "Dataset"], sort=True):
-            metrics = {m: float(v) for m, v in zip(cell["Metric"], cell["Value"])}
-            if source != "reported" and "seeds" in cell and pd.notna(cell["seeds"].iloc[0]):
-                metrics["Seeds"] = int(cell["seeds"].iloc[0])
-            results.append({"Task": task, "Dataset": dataset, "Metrics": metrics})
-        entry: dict[str, Any] = {
-            "Name": f"{model} [{source}, {scale}]",
-            "Metadata": {"Architecture": [BACKBONE_ARCH.get(first["backbone"], first["backbone"])],
-                         "Training Data": DATA_NAMES.get(first["pretrain_data"], first["pretrain_data"]),
-                         "Scale": scale, "Source": source},
-            "Results": results,
-        }
+        results, seeds = [], {}
+        for (task, dataset, protocol), cell in group.groupby(["Task", "Dataset", "protocol"], sort=True):
+            results.append({"Task": task, "Dataset": dataset,
+                            "Metrics": {m: float(v) for m, v in zip(cell["Metric"], cell["Value"])}})
+            n = _seeds(cell["seeds"].iloc[0]) if source != "reported" else None
+            if n is not None:
+                seeds[f"{task} / {dataset} ({protocol})"] = n
+        metadata: dict[str, Any] = {
+            "Architecture": [BACKBONE_ARCH.get(first["backbone"], first["backbone"])],
+            "Training Data": DATA_NAMES.get(first["pretrain_data"], first["pretrain_data"]),
+            "Scale": scale, "Source": source}
+        if isinstance(first.get("epochs"), str) and first["epochs"]:
+            metadata["Epochs"] = first["epochs"]
+        if isinstance(first.get("input"), str) and first["input"]:
+            metadata["Resolution"] = first["input"]
+        if seeds:  # how many seeds each result averages
+            metadata["Seeds"] = next(iter(seeds.values())) if len(set(seeds.values())) == 1 else seeds
+        entry: dict[str, Any] = {"Name": f"{model} [{source}, {scale}]", "Metadata": metadata, "Results": results}
         if first["method"] in collection_of:
             entry["In Collection"] = collection_of[first["method"]]
         if isinstance(first.get("recipe"), str) and first.get("recipe"):
