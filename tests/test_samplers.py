@@ -51,7 +51,8 @@ def test_pace_same_context_draws_two_different_paces():
 def test_prp_reconstruction_targets_are_the_skipped_frames():
     rng = np.random.default_rng(3)
     for _ in range(100):
-        (inputs, between), targets = DilatedSampler(16, (1, 2, 4, 8))(400, rng)
+        clips, targets = DilatedSampler(16, (1, 2, 4, 8))(400, rng)
+        inputs, between = clips[:2]  # then the motion keyframes
         s = (1, 2, 4, 8)[targets["rate"]]
         assert set(np.diff(inputs)) == {s}
         if s >= 2:
@@ -61,5 +62,5 @@ def test_prp_reconstruction_targets_are_the_skipped_frames():
 
 
 def test_short_videos_loop_inside_the_video():
-    (inputs, between), _ = DilatedSampler(16, (8,))(30, np.random.default_rng(0))
+    (inputs, between, *_), _ = DilatedSampler(16, (8,))(30, np.random.default_rng(0))
     assert inputs.max() < 30 and between.max() < 30

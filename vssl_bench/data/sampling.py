@@ -29,6 +29,16 @@ def random_start(num_frames: int, span: int, rng: np.random.Generator) -> int:
     return int(rng.integers(0, max(num_frames - span, 0) + 1))
 
 
+def prp_start(num_frames: int, span: int, rng: np.random.Generator) -> int:
+    """PRP's official start: drawn uniformly in ``[0, num_frames - span - 1]`` (the code asks for
+    ``span + 1`` frames), then moved one frame earlier unless it is 0. So start 0 is twice as likely as
+    any other and the last two starts that would fit are never drawn. 0 when the video has fewer than
+    ``span + 1`` frames (the official code reads another video instead; see ``DilatedSampler``)."""
+    if num_frames < span + 1:
+        return 0
+    return max(int(rng.integers(0, num_frames - span)) - 1, 0)
+
+
 def even_starts(num_frames: int, span: int, count: int) -> np.ndarray:
     """``count`` starts spread evenly so the clips cover the video (RSPNet's ``EvenNCrop``)."""
     last = max(num_frames - span, 0)

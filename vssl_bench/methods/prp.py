@@ -11,9 +11,11 @@ last map:
   s/2). For s = 1 there is no real frame between two inputs; the code fills it with the mean of its
   neighbours and leaves it out of the loss, and so do we.
 
-Motion attention: the squared reconstruction error is weighted by a map of where the target clip
-moves (``motion_attention``: differences of frames 0/5/10/15 of each 16-frame chunk, pooled,
-min-max scaled to [0.8, 2.0] per chunk, upsampled). Loss = weighted MSE (a mean per sample, then over
+Motion attention: the squared reconstruction error is weighted by a map of where the video moves, as
+the official code builds it: one mask per chunk of 16 consecutive *raw* frames of the span the input
+covers (s masks at rate s), from the chunk's frames 0/5/10/15 (squared differences, pooled, min-max
+scaled to [0.8, 2.0], upsampled; ``chunk_motion_masks``); chunk i weighs the i-th s-th of the 32 target
+frames. The sampler ships those raw keyframes as extra clips. Loss = weighted MSE (a mean per sample, then over
 the batch) + 0.1 x CE. No augmentation besides resize 128x171 and a centre 112 crop; input in [0, 1]
 without mean/std. Optimisation as the official code: 800 training videos held out, the learning rate
 cut by 10 after 50 epochs without a lower held-out loss, the checkpoint with the lowest held-out loss.
@@ -29,18 +31,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vssl_bench.data.sampling import random_start, strided_clip
+from vssl_bench.data.sampling import prp_start, strided_clip
 from vssl_bench.methods.base import PretextMethod
-from vssl_bench.methods.losses import motion_attention, weighted_reconstruction
+from vssl_bench.methods.losses import chunk_motion_masks, motion_keyframes, weighted_reconstruction
 
 PRP_AUGMENT: dict[str, Any] = {"crop": "center", "flip_p": 0.0, "normalize": "unit"}
 
 
 @dataclass(frozen=True)
 class DilatedSampler:
-    """Clips [input, between]: the input frames (stride s) and the frames halfway between them
-    (stride s from s/2; for s = 1 the next frame, a placeholder the loss ignores). Targets ``rate``
-    (index into ``rates``) and ``between_real`` (1 when the between-frames are real frames)."""
+    """Clips [input, between, motion...]: the input frames (stride s), the frames halfway between them
+    (stride s from s/2; for s = 1 the next frame, a placeholder the loss ignores) and the raw frames the
+    motion attention compares: for each of the s chunks of ``clip_len`` consecutive frames the input
+    spans, its frames 0, 5, 10, 15 (``motion_keyframes``), packed chunk after chunk into
+    ``ceil(4 max(rates) / clip_len)`` clips and padded with the start frame. Targets ``rate`` (index
+    into ``rates``) and ``between_real`` (1 when the between-frames are real frames).
+
+    The start is the official one (``prp_start``). A video shorter than ``clip_len * s + 1`` frames is
+    read from frame 0 and wraps around; the official code reads another video at the same rate."""
 
     clip_len: int = 16
     rates: tuple[int, ...] = (1, 2, 4, 8)
@@ -48,11 +56,20 @@ class DilatedSampler:
     def __call__(self, num_frames: int, rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
         index = int(rng.integers(len(self.rates)))
         s = self.rates[index]
-        start = random_start(num_frames, self.clip_len * s, rng)
-        inputs = strided_clip(start, self.clip_len, s, num_frames)
-        offset = s // 2 if s >= 2 else 1
-        between = strided_clip(start + offset, self.clip_len, s, num_frames)
-        return [inputs, between], {"rate": index, "between_real": int(s >= 2)}
+        start = prp_start(num_frames, self.clip_len * s, rng)
+        return self.clips(start, s, num_frames), {"rate": index, "between_real": int(s >= 2)}
+
+    def clips(self, start: int, s: int, num_frames: int) -> list[np.ndarray]:
+        """The index arrays of one sample at rate ``s`` from ``start``."""
+        length = self.clip_len
+        inputs = strided_clip(start, length, s, num_frames)
+        between = strided_clip(start + (s // 2 if s >= 2 else 1), length, s, num_frames)
+        chunks = np.arange(s)[:, None] * length + np.asarray(motion_keyframes(length))[None]  # (s, 4)
+        slots = -(-4 * max(self.rates) // length) * length
+        motion = np.zeros(slots, dtype=np.int64)
+        motion[:chunks.size] = chunks.ravel()
+        motion = (start + motion) % num_frames
+        return [inputs, between, *motion.reshape(-1, length)]
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -119,7 +136,7 @@ class PRP(PretextMethod):
         frame_mask = torch.ones(b, 2 * t, device=target.device)
         frame_mask[:, 1::2] = real.float()[:, None]
         with torch.no_grad():
-            weight = motion_attention(target) if 2 * t % 16 == 0 else torch.ones_like(target)
+            weight = self.motion_weight(video[:, 2:], targets["rate"], 2 * t)
         recon = self.decoder(fmap, (2 * t, h, w))
         reconstruction = weighted_reconstruction(recon, target, weight, frame_mask)
         loss = reconstruction + self.hparams.cls_weight * ce
@@ -129,3 +146,16 @@ class PRP(PretextMethod):
             "loss/rate": ce.detach(),
             "acc/rate": (logits.argmax(1) == targets["rate"]).float().mean(),
         }
+
+    def motion_weight(self, motion: torch.Tensor, rate: torch.Tensor, frames: int) -> torch.Tensor:
+        """The official motion attention of the ``frames``-frame target: ``motion`` (B, M, C, T, H, W)
+        holds the sampler's motion keyframes; chunk i of a rate-s sample (raw frames i T .. (i+1) T - 1)
+        weighs target frames i frames/s .. (i+1) frames/s - 1 (the official code stretches each chunk's
+        mask over its share of the target, ``interpolate`` of a one-frame mask)."""
+        b, m, c, t, h, w = motion.shape
+        slots = max(self.hparams.rates)
+        keyframes = motion.transpose(1, 2).reshape(b, c, m * t, h, w)[:, :, :4 * slots]
+        masks = chunk_motion_masks(keyframes.reshape(b, c, slots, 4, h, w))  # (B, C, slots, H, W)
+        s = torch.as_tensor(self.hparams.rates, device=motion.device)[rate]
+        chunk = torch.arange(frames, device=motion.device)[None] * s[:, None] // frames  # (B, frames)
+        return masks.gather(2, chunk[:, None, :, None, None].expand(b, c, frames, h, w))

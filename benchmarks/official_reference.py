@@ -1,0 +1,515 @@
+"""Reference numbers from the authors' own code, for ``tests/test_official_equivalence.py``.
+
+Runs one training step of the official RSPNet, Pace and PRP code and of ours on the same batch with
+the same weights, the official samplers' index arithmetic, and their downstream feature code, then
+writes what the official code computed to ``tests/fixtures/official/<method>.json``. The tests
+recompute our side from the fixture's seeds and compare; they never need the official code.
+
+How a case is built (both sides from one description stored in the fixture):
+
+* weights: our model is initialised from ``seed`` (``torch.manual_seed``) at ``width`` (1/8 keeps the
+  CI test fast) and copied into the official model by the layer table of
+  ``vssl_bench/evaluation/official_weights.py`` plus the head correspondences below. The official
+  modules are narrowed by handing their module a copy of ``torch.nn`` whose Conv3d, ConvTranspose3d,
+  BatchNorm3d and Linear scale channel counts by ``width`` (RGB and class counts untouched): the
+  official code itself runs unchanged.
+* inputs: raw uint8 frames from ``numpy.random.default_rng(frame_seed)`` (a moving square over a
+  noisy ramp), handed to the official dataset's own ``__getitem__`` where there is one (PRP).
+
+Usage (not run in CI)::
+
+    python benchmarks/official_reference.py --prp /tmp/official/prp --pace /tmp/official/pace \\
+        --rspnet /tmp/official/rspnet [--out tests/fixtures/official] [--width 0.125]
+
+Each checkout must be a plain copy of the repository (``git archive``); its commit is read with
+``--commits`` or from ``git -C <path> rev-parse HEAD`` when that works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+import tempfile
+import types
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import yaml
+from torch import nn
+
+from vssl_bench.evaluation.official_weights import to_official
+from vssl_bench.methods import METHODS
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "official"
+OFFICIAL_REPOS = {"prp": "yuanyao366/PRP", "pace": "laura-wang/video-pace", "rspnet": "PeihaoChen/RSPNet"}
+
+
+# --- shared by this script and the tests -------------------------------------------------------------
+
+def projection(name: str, shape: torch.Size) -> torch.Tensor:
+    """A fixed pseudo-random tensor per name: the checksum direction (float64, in [-1, 1])."""
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    return torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1
+
+
+def summarize(tensors: dict[str, torch.Tensor]) -> dict[str, list[float]]:
+    """``{name: [L2 norm, projection checksum]}`` in float64."""
+    out = {}
+    for name, t in tensors.items():
+        t = t.detach().double().cpu()
+        out[name] = [float(t.norm()), float((t * projection(name, t.shape)).sum())]
+    return out
+
+
+def moving_frames(seed: int, count: int, size: int = 112, still: tuple[int, int] | None = None) -> np.ndarray:
+    """``count`` uint8 RGB frames (count, size, size, 3): a noisy ramp with a square moving 3 px a frame
+    and changing colour. ``still = (a, b)`` freezes frames a..b-1 on frame a (a motionless stretch)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    ramp = (xx + 2 * yy)[..., None] * np.array([0.3, 0.5, 0.7]) % 200
+    colour = rng.integers(60, 255, (count, 3))
+    frames = np.empty((count, size, size, 3), np.uint8)
+    for t in range(count):
+        img = ramp + rng.normal(0, 8, (size, size, 3))
+        x0 = (3 * t) % (size - 24)
+        y0 = (size // 3 + t) % (size - 24)
+        img[y0:y0 + 24, x0:x0 + 24] = colour[t]
+        frames[t] = np.clip(img, 0, 255).astype(np.uint8)
+    if still is not None:
+        frames[still[0]:still[1]] = frames[still[0]]
+    return frames
+
+
+def seeded_model(method: str, spec: dict[str, Any]):
+    """Our method module for a case: the ``model`` section of the case's paper recipe (optimiser, loss
+    weights, heads), narrowed to ``spec['width']``, weights from ``spec['seed']``."""
+    recipe = yaml.safe_load((ROOT / spec["recipe"]).read_text())
+    kwargs = recipe["model"] | {"backbone": recipe["backbone"], "backbone_width": spec["width"]}
+    torch.manual_seed(spec["seed"])
+    return METHODS[method](**(kwargs | spec.get("overrides", {})))
+
+
+def sgd_optimizer(model) -> torch.optim.Optimizer:
+    """Our recipe's optimiser (its ``configure_optimizers``, under a bare Trainer: no data module, so no
+    batch-size rule on the LR)."""
+    model.trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_progress_bar=False,
+                               enable_checkpointing=False, enable_model_summary=False)
+    conf = model.configure_optimizers()
+    return conf["optimizer"] if isinstance(conf, dict) else conf
+
+
+def deltas(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: after[k].double() - before[k].double() for k in before if after[k].dtype.is_floating_point}
+
+
+class Draws:
+    """Every outcome of a random program whose randomness is uniform integer draws, with its exact
+    probability: the program is replayed once per combination of draws (depth-first), each draw
+    ``draw(low, high)`` uniform over ``[low, high)``. Paths less likely than ``floor`` are dropped
+    (the official loaders retry without bound). ``numpy_like(draw)`` stands in for a
+    ``numpy.random.Generator`` (``integers``) in our samplers."""
+
+    def __init__(self, floor: float = 1e-12) -> None:
+        self.floor = floor
+
+    def run(self, program) -> dict[Any, float]:
+        outcomes: dict[Any, float] = {}
+        pending: list[list[int]] = [[]]
+        while pending:
+            path = _Path(pending.pop(), pending, self.floor)
+            try:
+                key = program(path.draw)
+            except _Unlikely:
+                continue
+            outcomes[key] = outcomes.get(key, 0.0) + path.p
+        return outcomes
+
+    @staticmethod
+    def numpy_like(draw):
+        class Generator:
+            def integers(self, low, high=None, size=None):
+                low, high = (0, low) if high is None else (low, high)
+                if size is None:
+                    return draw(low, high)
+                return np.array([draw(low, high) for _ in range(int(np.prod(size)))]).reshape(size)
+
+        return Generator()
+
+
+class _Path:
+    """One replay: the scripted choices first, then the first value of each new draw (its siblings
+    queued in ``pending``)."""
+
+    def __init__(self, script: list[int], pending: list[list[int]], floor: float) -> None:
+        self.script, self.pending, self.floor = script, pending, floor
+        self.made: list[int] = []
+        self.p = 1.0
+
+    def draw(self, low: int, high: int) -> int:
+        n = int(high) - int(low)
+        if n < 1:
+            raise ValueError(f"empty range [{low}, {high})")
+        if len(self.made) < len(self.script):
+            v = self.script[len(self.made)]
+        else:
+            v = 0
+            if self.p / n >= self.floor:
+                self.pending.extend(self.made + [alt] for alt in range(1, n))
+        self.made.append(v)
+        self.p /= n
+        if self.p < self.floor:
+            raise _Unlikely
+        return int(low) + v
+
+
+class _Unlikely(Exception):
+    pass
+
+
+# --- PRP ----------------------------------------------------------------------------------------------
+
+PRP_HEADS = {  # our layer -> official layer (SSCN_OneClip)
+    "rate_conv.0": "conv6_cls.conv3d.0", "rate_conv.1": "conv6_cls.conv3d.1", "rate_fc": "fc8",
+    "decoder.net.0.0": "conv6_rec.conv3d.0", "decoder.net.0.1": "conv6_rec.conv3d.1",
+    "decoder.net.1": "up1.up3d", "decoder.net.2.0": "up1.conv3d.conv3d.0", "decoder.net.2.1": "up1.conv3d.conv3d.1",
+    "decoder.net.3": "up2.up3d", "decoder.net.4.0": "up2.conv3d.conv3d.0", "decoder.net.4.1": "up2.conv3d.conv3d.1",
+    "decoder.net.5": "up3.up3d", "decoder.net.6.0": "up3.conv3d.conv3d.0", "decoder.net.6.1": "up3.conv3d.conv3d.1",
+    "decoder.net.7": "up4_1", "decoder.net.8.0": "outc.conv3d.0", "decoder.net.8.1": "outc.conv3d.1",
+}
+
+PRP_SPEC = {"width": 0.125, "seed": 0, "frame_seed": 1,
+            "rates": [1, 2, 4, 8], "still": {"1": [0, 16]}}
+
+
+def prp_names(model) -> dict[str, str]:
+    """Our full tensor name -> the official one, for every tensor of our PRP model."""
+    backbone = {k: v for k, v in model.backbone.state_dict().items()}
+    official = to_official(backbone, "prp", model.hparams.backbone)
+    names = {}
+    inverse = {id(v): k for k, v in official.items()}
+    for k, v in backbone.items():
+        names[f"backbone.{k}"] = inverse[id(v)].removeprefix("module.")
+    for k in model.state_dict():
+        if k.startswith("backbone."):
+            continue
+        layer, tensor = k.rsplit(".", 1)
+        names[k] = f"{PRP_HEADS[layer]}.{tensor}"
+    return names
+
+
+def prp_raw_videos(spec: dict[str, Any]) -> list[np.ndarray]:
+    """Item i: 16 s + 1 raw frames at rate ``spec['rates'][i]``; the official loader reads the first 16 s
+    (start 0), ours their indices (the rate-1 placeholder frame past the span included)."""
+    videos = []
+    for i, s in enumerate(spec["rates"]):
+        still = spec.get("still", {}).get(str(i))
+        videos.append(moving_frames(spec["frame_seed"] + i, 16 * s + 1, still=tuple(still) if still else None))
+    return videos
+
+
+def ours_prp(spec: dict[str, Any]) -> dict[str, Any]:
+    """Our PRP step on the case: loss terms, gradients, the SGD update (deltas), the motion weights."""
+    from vssl_bench.methods.prp import DilatedSampler
+
+    model = seeded_model("prp", spec)
+    model.train()
+    sampler = DilatedSampler(16, (1, 2, 4, 8))
+    videos, labels = [], []
+    for raw, s in zip(prp_raw_videos(spec), spec["rates"]):
+        clips = sampler.clips(0, s, len(raw))  # a video one frame longer than the span: no wrap
+        videos.append(torch.from_numpy(raw[np.stack(clips)]))
+        labels.append((1, 2, 4, 8).index(s))
+    rate = torch.tensor(labels)
+    batch = {"video": torch.stack(videos), "targets": {"rate": rate, "between_real": (rate > 0).long()}}
+    batch = model.on_after_batch_transfer(batch, 0)
+    opt = sgd_optimizer(model)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    out = model.pretext_step(batch)
+    opt.zero_grad()
+    out["loss"].backward()
+    grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    opt.step()
+    video = batch["video"]
+    weight = model.motion_weight(video[:, 2:], batch["targets"]["rate"], 32)
+    return {"losses": {"loss": float(out["loss"]), "reconstruction": float(out["loss/reconstruction"]),
+                       "rate_ce": float(out["loss/rate"])},
+            "grads": summarize(grads), "update": summarize(deltas(before, model.state_dict())),
+            "motion_weight": summarize({f"item{i}": w for i, w in enumerate(weight)})}
+
+
+PRP_RECIPES = ["experiments/prp/r3d10_ucf101.yaml", "experiments/prp/c3d_ucf101.yaml"]
+PRP_FILES = ["train_predict.py", "config.py", "datasets/predict_dataset.py", "datasets/patch_region.py", "models/sscn.py",
+             "models/net_part.py", "models/r3d.py", "models/c3d.py"]
+PRP_LENGTHS = [100, 129, 186, 300]  # 100: too short for rate 8 (needs 16 x 8 + 1); 129: exactly long enough
+
+
+def ours_prp_sampling(num_frames: int) -> dict[str, float]:
+    """Exact probabilities of our PRP sampler's outcomes ``"<rate>:<first raw frame>"`` (``":wrap"`` when
+    the video is too short for the rate and the clip wraps around)."""
+    from vssl_bench.methods.prp import DilatedSampler
+
+    sampler = DilatedSampler(16, (1, 2, 4, 8))
+
+    def program(draw) -> str:
+        clips, targets = sampler(num_frames, Draws.numpy_like(draw))
+        s = (1, 2, 4, 8)[targets["rate"]]
+        start = int(clips[0][0])
+        return f"{s}:wrap" if num_frames < 16 * s + 1 else f"{s}:{start}"
+
+    return Draws().run(program)
+
+
+# --- the official side (needs the checkout) ---------------------------------------------------------------
+
+def narrowed_nn(width: float) -> types.ModuleType:
+    """A copy of ``torch.nn`` whose channel-carrying layers scale their channel counts by ``width``."""
+    proxy = types.ModuleType("nn_narrowed")
+    proxy.__dict__.update(nn.__dict__)
+
+    def c(n: int) -> int:
+        return n if n == 3 else max(1, int(round(n * width)))
+
+    proxy.Conv3d = lambda i, o, *a, **k: nn.Conv3d(c(i), c(o), *a, **k)
+    proxy.ConvTranspose3d = lambda i, o, *a, **k: nn.ConvTranspose3d(c(i), c(o), *a, **k)
+    proxy.BatchNorm3d = lambda n, *a, **k: nn.BatchNorm3d(c(n), *a, **k)
+    proxy.Linear = lambda i, o, *a, **k: nn.Linear(c(i), o, *a, **k)
+    return proxy
+
+
+STUBS = ("cv2", "skvideo", "skvideo.io", "ffmpeg", "matplotlib", "matplotlib.pyplot", "tensorboardX", "tqdm")
+
+
+@contextmanager
+def official_code(path: Path, packages: tuple[str, ...]):
+    """Import from an official checkout: its folder first on ``sys.path``, modules it imports but this
+    comparison never calls stubbed, and its top-level packages forgotten afterwards (the repositories
+    reuse names such as ``models``)."""
+    def anything(attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return lambda *a, **k: None
+
+    added = [name for name in STUBS if name not in sys.modules]
+    for name in added:
+        module = types.ModuleType(name)
+        module.__getattr__ = anything
+        sys.modules[name] = module
+    sys.path.insert(0, str(path))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(path))
+        for name in list(sys.modules):
+            if name.split(".")[0] in packages or name in added:
+                del sys.modules[name]
+
+
+def commit_of(path: Path, given: str | None) -> str:
+    if given:
+        return given
+    try:
+        return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown"
+
+
+def official_prp(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """The official PRP step: ``PredictDataset.__getitem__`` builds the items (its video reader
+    replaced by the case's raw frames at the forced rate, its resize + centre crop by ToTensor on frames
+    already 112x112), ``SSCN_OneClip`` over the official backbone, ``Motion_MSEloss_NoFakeGt`` + 0.1 CE,
+    the SGD groups of ``train_predict.main`` (fc8 at 10x)."""
+    width = spec["width"]
+    with official_code(path, ("models", "datasets", "config", "train_predict", "visualze")):
+        from torchvision import transforms
+
+        r3d, c3d, net_part, sscn = (importlib.import_module(f"models.{m}") for m in ("r3d", "c3d", "net_part", "sscn"))
+        for module in (r3d, c3d, net_part, sscn):
+            module.nn = narrowed_nn(width)
+        predict_dataset = importlib.import_module("datasets.predict_dataset")
+        train_predict = importlib.import_module("train_predict")
+        config = importlib.import_module("config")
+
+        ours = seeded_model("prp", spec)
+        base = (r3d.R3DNet((1, 1, 1, 1), with_classifier=False) if ours.hparams.backbone == "r3d10"
+                else c3d.C3D(with_classifier=False))
+        official = sscn.SSCN_OneClip(base_network=base, with_classifier=True, num_classes=4)
+        names = prp_names(ours)
+        state = official.state_dict()
+        mapped = {names[k]: v for k, v in ours.state_dict().items()}
+        missing = [k for k in state if k not in mapped]
+        assert all(k.endswith(".bias") and "conv3d.0" in k for k in missing), missing  # conv bias before BN
+        state.update(mapped)
+        for k in missing:
+            state[k] = torch.zeros_like(state[k])
+        official.load_state_dict(state, strict=True)
+
+        with tempfile.TemporaryDirectory() as root:
+            (Path(root) / "split").mkdir()
+            (Path(root) / "split" / "trainlist01.txt").write_text("".join(f"v{i}.avi 1\n" for i in range(4)))
+            (Path(root) / "split" / "testlist01.txt").write_text("v0.avi\n")
+            dataset = predict_dataset.PredictDataset(root, mode="train")
+        dataset.transforms = transforms.Compose([transforms.ToTensor()])
+        videos = prp_raw_videos(spec)
+        labels = [dataset.sample_step_list.index(s) for s in spec["rates"]]
+        dataset.loadcvvideo_Finsert = lambda index, recon_rate=None, sample_step=None: (
+            list(videos[index][:-1]), labels[index])
+        items = [dataset[i] for i in range(len(videos))]
+        sample_clip, recon_clip, step_label, _, motion_mask, recon_flags = torch.utils.data.default_collate(items)
+
+        official.train()
+        lr = train_predict.learning_rate
+        groups = [{"params": [p], "lr": 10 * lr if "fc8" in k else lr} for k, p in official.named_parameters()]
+        opt = torch.optim.SGD(groups, momentum=config.params["momentum"], weight_decay=config.params["weight_decay"])
+        before = {k: v.detach().clone() for k, v in official.state_dict().items()}
+        clip_output, step_output = official(sample_clip)
+        loss_recon = train_predict.Motion_MSEloss_NoFakeGt()(clip_output, recon_clip, motion_mask, recon_flags)
+        loss_class = nn.CrossEntropyLoss()(step_output, step_label)
+        loss = loss_recon + loss_class * 0.1
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        after = official.state_dict()
+        params = dict(official.named_parameters())
+        ours_names = {v: k for k, v in names.items()}
+        grads = {ours_names[k]: params[k].grad for k in params if k in ours_names}
+        update = {ours_names[k]: v for k, v in deltas(before, after).items() if k in ours_names}
+        return {"losses": {"loss": loss.item(), "reconstruction": loss_recon.item(), "rate_ce": loss_class.item()},
+                "grads": summarize(grads), "update": summarize(update),
+                "motion_weight": summarize({f"item{i}": w for i, w in enumerate(motion_mask)}),
+                "optimizer": {"lr": lr, "fc8_lr": 10 * lr, "momentum": config.params["momentum"],
+                              "weight_decay": config.params["weight_decay"]}}
+
+
+def official_prp_sampling(path: Path, lengths: list[int]) -> dict[str, dict[str, float]]:
+    """Exact probabilities of the official ``PredictDataset.loadcvvideo_Finsert`` outcomes for a video of
+    each length: ``"<rate>:<first raw frame read>"`` (the frames read checked to be the 16 x rate
+    consecutive ones from there), or ``"<rate>:other"`` when it read another video of the list instead.
+    Its OpenCV reader is replaced by one that reports the length and hands out frames that carry their
+    own index; its ``np.random.randint`` by the enumerating draw."""
+    out = {}
+    with official_code(path, ("models", "datasets")):
+        cv2 = sys.modules["cv2"]
+        lengths_by_name = {}
+
+        class Capture:
+            def __init__(self, name: str) -> None:
+                self.name, self.count = Path(name).name, 0
+
+            def get(self, prop: int) -> int:
+                return lengths_by_name[self.name]
+
+            def read(self):
+                if self.count >= lengths_by_name[self.name]:
+                    return False, None
+                self.count += 1
+                return True, np.array([[[self.count - 1, self.name == "other.avi", 0]]])
+
+            def release(self) -> None:
+                pass
+
+        cv2.VideoCapture, cv2.CAP_PROP_FRAME_COUNT, cv2.COLOR_BGR2RGB = Capture, 7, 4
+        cv2.cvtColor = lambda frame, code: frame
+        predict_dataset = importlib.import_module("datasets.predict_dataset")
+        with tempfile.TemporaryDirectory() as root:
+            (Path(root) / "split").mkdir()
+            (Path(root) / "split" / "trainlist01.txt").write_text("this.avi 1\nother.avi 1\n")
+            (Path(root) / "split" / "testlist01.txt").write_text("this.avi\n")
+            dataset = predict_dataset.PredictDataset(root, mode="train")
+        for n in lengths:
+            lengths_by_name.update({"this.avi": n, "other.avi": 1000})
+
+            def program(draw) -> str:
+                proxy = types.ModuleType("numpy_draws")
+                proxy.__dict__.update(np.__dict__)
+                proxy.random = types.SimpleNamespace(randint=lambda low, high=None: draw(0, low) if high is None else draw(low, high))
+                predict_dataset.np = proxy
+                buffer, label = dataset.loadcvvideo_Finsert(0, recon_rate=2)
+                s = dataset.sample_step_list[label]
+                frames = np.array([f[0, 0, 0] for f in buffer])
+                assert len(frames) == 16 * s and np.all(np.diff(frames) == 1)
+                return f"{s}:other" if buffer[0][0, 0, 1] else f"{s}:{int(frames[0])}"
+
+            out[str(n)] = Draws().run(program)
+    return out
+
+
+def close(ref: Any, got: Any, rtol: float, atol: float = 0.0) -> float:
+    """How far ``got`` is from ``ref`` in units of the tolerance ``rtol * |ref| + atol`` (<= 1 passes):
+    a number, or a ``[norm, checksum]`` pair measured against the norm."""
+    if isinstance(ref, list):
+        return max(abs(a - b) for a, b in zip(ref, got)) / (rtol * abs(ref[0]) + atol or 1e-30)
+    return abs(ref - got) / (rtol * abs(ref) + atol or 1e-30)
+
+
+TOLERANCE = {"losses": (1e-5, 0.0), "grads": (1e-4, 1e-5), "update": (1e-4, 1e-5), "motion_weight": (1e-5, 0.0)}
+"""Per section: relative tolerance, and an absolute one as a fraction of the section's largest norm (for
+tensors that are zero but for rounding: the gradient of a convolution bias followed by BatchNorm)."""
+
+
+def compare(official: dict[str, Any], ours: dict[str, Any]) -> dict[str, float]:
+    """Per section: the worst ratio of a difference to its tolerance (<= 1 passes)."""
+    report = {}
+    for section, (rtol, atol) in TOLERANCE.items():
+        if section not in official:
+            continue
+        largest = max(abs(v[0] if isinstance(v, list) else v) for v in official[section].values())
+        report[section] = max(close(ref, ours[section][name], rtol, atol * largest)
+                              for name, ref in official[section].items())
+    return report
+
+
+def write(method: str, commit: str, files: list[str], blob: dict[str, Any], out: Path) -> None:
+    blob = {"source": {"repository": f"https://github.com/{OFFICIAL_REPOS[method]}", "commit": commit, "files": files},
+            "generated_by": "benchmarks/official_reference.py"} | blob
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{method}.json").write_text(json.dumps(blob, indent=1) + "\n")
+
+
+def prp_reference(path: Path, width: float | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    cases, report = [], {}
+    for recipe in PRP_RECIPES:
+        spec = PRP_SPEC | {"recipe": recipe} | ({"width": width} if width else {})
+        official = official_prp(path, spec)
+        report[recipe] = compare(official, ours_prp(spec)) | {"official_losses": official["losses"]}
+        cases.append({"case": spec, "official": official})
+    sampling = official_prp_sampling(path, PRP_LENGTHS)
+    report["sampling_tv"] = {n: 0.5 * sum(abs(p - ours_prp_sampling(int(n)).get(k, 0.0)) for k, p in dist.items())
+                             + 0.5 * sum(p for k, p in ours_prp_sampling(int(n)).items() if k not in dist)
+                             for n, dist in sampling.items()}
+    return {"steps": cases, "sampling": sampling}, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prp", type=Path, help="a checkout of yuanyao366/PRP")
+    parser.add_argument("--pace", type=Path, help="a checkout of laura-wang/video-pace")
+    parser.add_argument("--rspnet", type=Path, help="a checkout of PeihaoChen/RSPNet")
+    parser.add_argument("--commits", nargs="*", default=[], help="method=commit, when the checkouts are not git trees")
+    parser.add_argument("--out", type=Path, default=FIXTURES)
+    parser.add_argument("--width", type=float, default=None, help="override the cases' width (1 = paper networks)")
+    parser.add_argument("--dry-run", action="store_true", help="compare and print, write nothing")
+    args = parser.parse_args()
+    commits = dict(c.split("=", 1) for c in args.commits)
+    report = {}
+    for method, build, files in (("prp", prp_reference, PRP_FILES),):
+        path = getattr(args, method)
+        if path is None:
+            continue
+        blob, report[method] = build(path, args.width)
+        if not args.dry_run:
+            write(method, commit_of(path, commits.get(method)), files, blob, args.out)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
