@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -11,8 +12,9 @@ from pytorch_lightning.utilities import rank_zero_only
 from vssl_bench.bench.grids import BACKBONES, GRIDS, METHODS, Cell
 from vssl_bench.bench.leaderboard import write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
-from vssl_bench.bench.runner import run_cell
+from vssl_bench.bench.runner import cell_label, run_cell
 from vssl_bench.bench.stages import pretrain as pretrain_stage
+from vssl_bench.bench.summary import pretrain_summary, summarize
 from vssl_bench.bench.sweep import QUICK_SEEDS, sweep
 from vssl_bench.bench.trainer import RunContext, TrainerOptions
 from vssl_bench.errors import ConfigError
@@ -63,7 +65,7 @@ def resolve_recipe(recipe: str | None, method: str | None, backbone: str | None)
 
 def pretrain(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",
              seed: int = 0, trainer: TrainerOptions = TrainerOptions()) -> None:
-    """Pretrain one recipe and print the checkpoint path.
+    """Pretrain one recipe; print the final pretext loss and accuracy beside chance, and the checkpoint path.
 
     Args:
         recipe: experiments/<method>/<backbone>_<data>.yaml (``--config`` is accepted for it too).
@@ -72,7 +74,8 @@ def pretrain(recipe: str | None = None, method: str | None = None, backbone: str
     recipe = load_recipe(resolve_recipe(recipe, method, backbone), scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
     cell = Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant)
-    print(pretrain_stage(recipe, ctx, cell.id(scale))[0])
+    checkpoint = pretrain_stage(recipe, ctx, cell.id(scale))[0]
+    print(pretrain_summary(checkpoint, ctx.work, cell.id(scale), recipe.method, recipe.to_dict()))
 
 
 def evaluate(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",
@@ -92,10 +95,12 @@ def evaluate(recipe: str | None = None, method: str | None = None, backbone: str
     recipe = load_recipe(path, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer,
                      checkpoint_format=checkpoint_format)
-    failed = run_cell(Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant), ctx, path,
-                      scratch, checkpoint=Path(checkpoint) if checkpoint else None)
+    cell, started = Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant), time.time()
+    failed = run_cell(cell, ctx, path, scratch, checkpoint=Path(checkpoint) if checkpoint else None)
     if rank_zero_only.rank == 0:  # under DDP every rank runs the command; one writes the tables
         write_leaderboard(results)
+        label = cell_label(cell, scratch, ctx)
+        print(summarize(results, [label, f"{label}-official"], since=started))
     if failed:
         sys.exit(1)
 
@@ -113,11 +118,13 @@ def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: st
     spec = load_recipe(path, scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer,
                      checkpoint_format=checkpoint_format)
-    cell = Cell(spec.method, spec.backbone, spec.pretrain_data, spec.variant)
+    cell, started = Cell(spec.method, spec.backbone, spec.pretrain_data, spec.variant), time.time()
     failed = run_cell(cell, ctx, path, scratch=checkpoint is None, sections=sections,
                       checkpoint=Path(checkpoint) if checkpoint else None, redo=True)
     if rank_zero_only.rank == 0:  # under DDP every rank runs the command; one writes the tables
         write_leaderboard(results)
+        label = cell_label(cell, checkpoint is None, ctx)
+        print(summarize(results, [label, f"{label}-official"], kinds=sections, since=started))
     if failed:
         sys.exit(1)
 

@@ -15,7 +15,7 @@ def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 8, 
 
     Args:
         out: folder to write (it receives the class folders and ucfTrainTestlist/).
-        preview: also draw a contact sheet PNG (one row per class) here.
+        preview: also draw a contact sheet PNG (one row per class, named on its left) here.
         seed: generator seed; the same seed gives the same videos.
         groups: UCF101-style groups per class (the first two are the test split).
         clips_per_group: videos per group.
@@ -28,7 +28,7 @@ def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 8, 
                          height=height, width=width, seed=seed)
     root = generate(Path(out), spec, workers=workers)
     if preview:
-        print(f"preview: {contact_sheet(root, preview)}")
+        print(f"preview: {contact_sheet(root, preview, labels=True, zoom=2)}")
     return str(root)
 
 
