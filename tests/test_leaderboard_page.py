@@ -110,7 +110,7 @@ def test_1_paper_numbers_show_source_setup_and_not_run_commands_and_open_their_p
     assert cells(prp)[:6] == ["PRP", "C3D", "UCF101", "16×112²", "300 (code)", "PRP README"]
     assert '<a href="https://github.com/yuanyao366/PRP">PRP README</a>' in prp
     notrun = next(r for r in rows(ft) if 'class="notrun' in r and "PRP (C3D, UCF101)" in r)
-    assert "not run: <code>vssl-bench evaluate --config experiments/prp/c3d_ucf101.yaml --scale paper " \
+    assert "ours: not run: <code>vssl-bench evaluate --config experiments/prp/c3d_ucf101.yaml --scale paper " \
            "--data-root DATA</code>" in notrun
     retrieval = section(dom, "paper-nn-retrieval-ucf101")
     pace = next(r for r in rows(retrieval) if 'class="reported' in r and "Pace (C3D, UCF101)" in r)

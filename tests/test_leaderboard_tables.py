@@ -95,3 +95,12 @@ def test_significance_is_judged_against_the_seed_spread():
     assert paper_tables.judge(2.0, 1.0, 3, float("nan"), 1, against_paper=False) == "unknown"
     assert paper_tables.chance("Synthetic", "Top-1 Accuracy") == 12.5
     assert paper_tables.chance("Synthetic", "R@50") > 99.8  # saturated at 8 classes
+
+
+def test_without_any_record_the_tables_hold_the_papers_numbers_each_with_a_run_command(tmp_path):
+    out = write_leaderboard(tmp_path)
+    table = pd.read_csv(out["csv"])
+    assert set(table["source"]) == {"reported"} and len(table) > 40
+    assert json.loads(out["json_quick"].read_text()) == []
+    md = out["md"].read_text()
+    assert md.count("not run: `vssl-bench evaluate --config experiments/") >= 20 and "## Quick scale" not in md

@@ -256,6 +256,9 @@ def build_table(reported: list[dict[str, Any]], reproduced: list[dict[str, Any]]
     if table.empty:
         return pd.DataFrame(columns=COLUMNS)
     table["variant"] = table["variant"].fillna("") if "variant" in table else ""
+    for col in ("std", "seeds"):  # absent when nothing was reproduced yet
+        if col not in table:
+            table[col] = float("nan")
     key = ["Task", "Dataset", "Metric", "protocol", "method", "backbone", "pretrain_data", "variant"]
     if not rep.empty:
         rep["variant"] = rep["variant"].fillna("")
@@ -472,7 +475,7 @@ th{background:#f4f4f4}
 td.num,th.num{text-align:right;white-space:nowrap}
 tr.reported td{color:#333}tr.ours td{background:#f2f8ff}tr.notrun td{color:#777;font-style:italic;background:#fcfcfc}
 tr.group-start td{border-top:2px solid #999}
-td.notrun-cell{max-width:24rem}td.notrun-cell code{font-style:normal;font-size:.75rem;overflow-wrap:anywhere}
+td.notrun-cell{max-width:40rem}td.notrun-cell code{font-style:normal;font-size:.75rem;overflow-wrap:break-word}
 td.nowrap{white-space:nowrap}p.footnote{font-size:.8rem;color:#a15c00;margin:.2rem 0}
 td.source{max-width:11rem}.remark{color:#a15c00;font-size:.8rem}
 .delta{display:inline-block;padding:0 .25rem;border-radius:3px;font-size:.8rem;margin-left:.2rem}

@@ -345,12 +345,13 @@ def html_section(sec: Section) -> str:
                  f'data-source="{"not run" if ln.kind == "notrun" else html.escape(ln.source)}" data-panel="{html.escape(ln.panel)}" '
                  f'data-text="{html.escape(text)}" title="{html.escape(ln.model)}"')
         cells = [f"<td>{html.escape(ln.method_name)}</td>", f'<td class="nowrap">{html.escape(ln.backbone_name)}</td>',
-                 f"<td>{html.escape(ln.pretrain_name)}</td>", f'<td class="nowrap">{html.escape(_input(ln.input))}</td>',
-                 f"<td>{html.escape(ln.epochs)}</td>", f'<td class="source">{_html_source(ln)}</td>']
-        if ln.kind == "notrun":
-            run = (f'not run: <code>{html.escape(ln.command)}</code>' if ln.command else "not run (no recipe)")
-            cells.append(f'<td class="notrun-cell" colspan="{max(1, len(sec.metrics))}">{run}</td>')
+                 f"<td>{html.escape(ln.pretrain_name)}</td>"]
+        if ln.kind == "notrun":  # input, epochs, source and the metrics: one cell for the command
+            run = (f'ours: not run: <code>{html.escape(ln.command)}</code>' if ln.command else "ours: not run (no recipe)")
+            cells.append(f'<td class="notrun-cell" colspan="{3 + max(1, len(sec.metrics))}">{run}</td>')
         else:
+            cells += [f'<td class="nowrap">{html.escape(_input(ln.input))}</td>', f"<td>{html.escape(ln.epochs)}</td>",
+                      f'<td class="source">{_html_source(ln)}</td>']
             for m in sec.metrics:
                 c = ln.cells.get(m)
                 if c is None:

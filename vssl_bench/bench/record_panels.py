@@ -216,10 +216,17 @@ def reproduced_panel(records: list[dict[str, Any]], pretrains: list[dict[str, An
               "is not committed, so this panel repeats what they hold)</span>"),
              ("skipped videos", _skipped(records + [p for p in pretrains if p])),
              ("versions", _versions(first.get("versions", {}))),
-             ("re-run", f"<code>{html.escape(rerun_command(first, seeds))}</code>")]
+             ("re-run", "<br>".join(f"<code>{html.escape(c)}</code>" for c in _commands(records, seeds)))]
     curves = _curves(records, pretrains, work, classes)
     return (_facts(facts) + per_seed + (curves or '<p class="muted">no training logs here (<code>results/work/</code> '
                                       "holds them after a run)</p>"))
+
+
+def _commands(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:
+    """The commands the records stored (with the user's own options), one per seed; else ours."""
+    stored = list(dict.fromkeys(str(r["command"]) for r in sorted(records, key=lambda r: int(r.get("seed") or 0))
+                                if r.get("command")))
+    return stored or [rerun_command(records[0], seeds)]
 
 
 def _curves(records: list[dict[str, Any]], pretrains: list[dict[str, Any] | None], work: Path,
