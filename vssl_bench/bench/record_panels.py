@@ -103,7 +103,7 @@ def curve_svg(label: str, by_seed: dict[int, list[float]], chance: float | None 
     series = {s: [v * scale for v in vals] for s, vals in by_seed.items() if vals}
     level = chance * scale if chance is not None else None
     top = 100.0 if percent else max([max(v) for v in series.values()] + ([level] if level is not None else []) + [1e-9])
-    top = top if percent else _nice(top * 1.05)
+    top = top if percent else 4 * _nice(top * 1.02 / 4)  # four round steps
     epochs = max((len(v) for v in series.values()), default=1)
     left, right, upper, lower = 42, 10, 10, 30
     pw, ph = width - left - right, height - upper - lower
@@ -148,11 +148,11 @@ def curve_svg(label: str, by_seed: dict[int, list[float]], chance: float | None 
 
 
 def _nice(v: float) -> float:
-    """The next 'round' number at or above ``v`` (1, 2, 2.5, 5 x 10^k)."""
+    """The next 'round' number at or above ``v`` (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k)."""
     if v <= 0:
         return 1.0
     base = 10 ** math.floor(math.log10(v))
-    return next(m * base for m in (1, 2, 2.5, 5, 10) if m * base >= v)
+    return next(m * base for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * base >= v * (1 - 1e-9))
 
 
 def _tick(v: float) -> str:

@@ -62,7 +62,7 @@ def stage_result(record: dict[str, Any], work: Path) -> str:
         select = metrics.get("select", "last")
         text = f"top-1 {_pct(metrics.get('top1'))}, top-5 {_pct(metrics.get('top5'))}"
         if select == "last":
-            text += f" (last epoch, {metrics.get('selected_epoch', '?')})"
+            text += f" (epoch {metrics.get('selected_epoch', '?')}, the last)"
         else:
             text += (f" ({select} epoch {metrics.get('selected_epoch', '?')}; last epoch: top-1 "
                      f"{_pct(metrics.get('top1_last'))}, top-5 {_pct(metrics.get('top5_last'))})")
