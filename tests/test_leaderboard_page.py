@@ -43,6 +43,9 @@ MEASURE = """<script>(() => {
     cut: [...document.querySelectorAll('.scroll')].filter(d => d.offsetParent && d.scrollWidth > d.clientWidth + 1)
       .map(d => d.closest('section').id || d.querySelector('table').id),
     headerRows: [...document.querySelectorAll('table.paper thead, #long thead')].map(t => t.rows.length)};
+  const long = document.getElementById('long');  // scrolled into the every-row table, its header stays on top
+  scrollTo(0, long.getBoundingClientRect().top + scrollY + 600);
+  out.longHeaderTop = box(long.querySelector('th')).top;
   document.body.insertAdjacentHTML('beforeend', '<pre id="measure">' + JSON.stringify(out) + '</pre>');
 })();</script></body></html>"""
 
@@ -171,6 +174,7 @@ def test_4_no_table_is_cut_and_headers_do_not_stack(site, tmp_path, width):
     assert console_errors(log) == []
     assert seen["cut"] == [] and seen["scrollWidth"] <= seen["width"]
     assert set(seen["headerRows"]) == {1}  # one header row per table: nothing sticks over another
+    assert seen["longHeaderTop"] == 0  # the every-row table's header sticks to the top of the window
 
 
 def test_5_quick_tables_state_seeds_chance_budget_and_delta_against_random_init(site, tmp_path):

@@ -510,7 +510,7 @@ ours equals the paper's.</figcaption></figure></section>
 <section id="long-section"><h2>Every row</h2>
 <p>One row per metric value; click a row for its provenance (a paper's source and setup, or our records,
 per-seed values and training curves).</p>
-<div class="scroll"><table id="long"><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table></div></section>
+<table id="long"><thead><tr>__HEADER__</tr></thead><tbody id="rows"></tbody></table></section>
 <script>
 const DATA = __DATA__;
 const PANELS = __PANELS__;
