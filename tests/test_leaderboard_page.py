@@ -118,6 +118,8 @@ def test_1_paper_numbers_show_source_setup_and_not_run_commands_and_open_their_p
     retrieval = section(dom, "paper-nn-retrieval-ucf101")
     pace = next(r for r in rows(retrieval) if 'class="reported' in r and "Pace (C3D, UCF101)" in r)
     assert "pretraining data presumed" in pace and ">RSPNet supp</a>" in pace
+    papers = dom.split('<p class="papers">', 1)[1].split("</p>", 1)[0]
+    assert '<a href="https://arxiv.org/abs/2011.07949">RSPNet: Relative Speed Perception' in papers
     quick = section(dom, "quick-nn-retrieval-synthetic")
     assert "extrapolated: no paper recipe for this cell" in next(r for r in rows(quick) if "RSPNet (R3D-10" in r)
     # a reported row opens its provenance: paper, sources, setup and the command that reproduces it

@@ -74,6 +74,8 @@ def test_1_markdown_gives_every_paper_number_its_source_input_and_a_run_command(
     assert "not run: `vssl-bench evaluate --config experiments/pace/c3d_ucf101.yaml --scale paper " \
            "--data-root DATA`" in retrieval
     assert "one number, two readings" in md  # the headline's footnote
+    assert "PRP: [Video Playback Rate Perception for Self-supervised Spatio-Temporal Representation Learning]" \
+           "(https://arxiv.org/abs/2006.11476)" in md  # each paper linked once, at the top
 
 
 def test_9_markdown_numbers_keep_one_decimal_and_recall_columns_sort_by_k(out):

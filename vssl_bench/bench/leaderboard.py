@@ -364,7 +364,8 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
            "model_index": results / "model-index.yml"}
     table.drop(columns=["panel"]).to_csv(out["csv"], index=False)
     views = paper_tables.sections(table)
-    context = {"paper": PAPER_CONTEXT, "quick": quick_context(records)}
+    context = {"paper": PAPER_CONTEXT, "quick": quick_context(records),
+               "papers": yaml.safe_load(reported_path.read_text())["papers"]}
     out["md"].write_text(render_markdown(table, views, context))
     exported = table["export"].astype(bool)
     out["json"].write_text(json.dumps(evaluation_tables(table[exported]), indent=2))
@@ -428,10 +429,26 @@ def markdown_table(rows: list[dict[str, str]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(table: pd.DataFrame, views: list[paper_tables.Section], context: dict[str, str]) -> str:
+def papers_line(papers: dict[str, dict[str, str]], markdown: bool) -> str:
+    """``Papers: RSPNet: <title> (2020-10-27, code), ...``, each title linked."""
+    items = []
+    for method, paper in papers.items():
+        name, title, url, code = METHOD_NAMES.get(method, method), paper["title"], paper["url"], paper.get("code")
+        if markdown:
+            items.append(f"{name}: [{title}]({url}) ({paper['date']}" + (f", [code]({code})" if code else ", no code")
+                         + ")")
+        else:
+            items.append(f'{html.escape(name)}: <a href="{html.escape(url)}">{html.escape(title)}</a> ({paper["date"]}'
+                         + (f', <a href="{html.escape(code)}">code</a>' if code else ", no code") + ")")
+    return "Papers: " + "; ".join(items) + "."
+
+
+def render_markdown(table: pd.DataFrame, views: list[paper_tables.Section], context: dict[str, Any]) -> str:
     parts = ["# vssl-bench leaderboard\n\nReported = the paper's number, with its source; ours = a run record "
              "of this suite. Scale `quick` runs on the synthetic dataset and is not comparable to the papers. "
              + paper_tables.MD_LEGEND + "\n"]
+    if context.get("papers"):
+        parts.append(papers_line(context["papers"], markdown=True) + "\n")
     for scale in ("paper", "quick"):
         mine = [v for v in views if v.scale == scale]
         if not mine:
@@ -444,7 +461,7 @@ def render_markdown(table: pd.DataFrame, views: list[paper_tables.Section], cont
 
 
 def render_html(table: pd.DataFrame, views: list[paper_tables.Section] | None = None,
-                panels: dict[str, str] | None = None, context: dict[str, str] | None = None) -> str:
+                panels: dict[str, str] | None = None, context: dict[str, Any] | None = None) -> str:
     views = paper_tables.sections(table) if views is None else views
     context = context or {}
     groups = []
@@ -456,7 +473,8 @@ def render_html(table: pd.DataFrame, views: list[paper_tables.Section] | None = 
                           + "".join(paper_tables.html_section(v) for v in mine) + "</section>")
     header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in LONG_COLUMNS)
     data = json.dumps(long_rows(table)).replace("</", "<\\/")
-    return (_PAGE.replace("__LEGEND__", paper_tables.LEGEND).replace("__HEADER__", header)
+    papers = f'<p class="papers">{papers_line(context["papers"], markdown=False)}</p>' if context.get("papers") else ""
+    return (_PAGE.replace("__LEGEND__", paper_tables.LEGEND + papers).replace("__HEADER__", header)
             .replace("__PAPER_TABLES__", "".join(groups))
             .replace("__SCATTER__", paper_tables.scatter_svg(table)).replace("__DATA__", data)
             .replace("__PANELS__", json.dumps(panels or {}).replace("</", "<\\/")))
