@@ -124,8 +124,7 @@ def main() -> None:
 
     method, optimizer = build(args, device)
     data = VideoDataModule(args.dataset, root, frame_size=frame_size, batch_size=args.batch,
-                           num_workers=args.workers, repeat=100, pin_memory=True)
-    data.sampler = method.sampler
+                           num_workers=args.workers, repeat=100, pin_memory=True, sampler=method.sampler)
     data.setup("fit")
     loader = data.train_dataloader()
     first = to_device(next(iter(loader)), device)

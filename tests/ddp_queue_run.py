@@ -33,7 +33,8 @@ def main(data_root: str, out_dir: str) -> None:
     pl.seed_everything(0)
     model = METHODS["rspnet"](backbone="r3d10", backbone_width=0.125, clip_len=4, crop_size=32, queue_size=64,
                               proj_dim=16)
-    data = VideoDataModule("synthetic", data_root, frame_size=(40, 50), batch_size=BATCH, num_workers=0)
+    data = VideoDataModule("synthetic", data_root, frame_size=(40, 50), batch_size=BATCH, num_workers=0,
+                           sampler=model.sampler)
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_steps=STEPS, logger=False,
                          enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
     trainer.fit(model, data)

@@ -108,3 +108,17 @@ def test_cached_frames_are_the_decoded_frames(synthetic_root):
     again = cached.train_dataloader().dataset.load(7, np.random.default_rng(1))  # from memory this time
     assert torch.equal(a["video"], b["video"]) and torch.equal(a["video"], again["video"])
     assert any(key[0] == plain.index("train").samples[7][0] for key in DECODED._videos)
+
+
+def test_the_data_module_tallies_skips_on_the_host_before_transfer(synthetic_root):
+    """Training replacements and test drops are counted from the host batch (no device read in the step);
+    validation passes are not counted (their videos are tested again)."""
+    from types import SimpleNamespace
+
+    dm = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", num_workers=0)
+    batch = {"skipped": torch.tensor([0, 2, 1]), "skip_reason": ["", "a.avi is truncated", "b.avi"]}
+    for training, testing in ((True, False), (False, False), (False, True)):
+        dm.trainer = SimpleNamespace(training=training, testing=testing)
+        assert dm.on_before_batch_transfer(batch, 0) is batch
+    record = dm.skipped_videos.record()
+    assert (record["replaced"], record["dropped"]) == (3, 3) and record["reasons"] == ["a.avi is truncated", "b.avi"]

@@ -29,7 +29,8 @@ def test_two_steps_change_weights_and_checkpoint_feeds_the_finetune_backbone(met
     model = METHODS[method](backbone=backbone, backbone_width=0.125, clip_len=8, crop_size=32, lr=0.05,
                             **SMALL[method])
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
-    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
+                           sampler=model.sampler)
     t = trainer(tmp_path, 2)
     t.fit(model, data)
     assert torch.isfinite(t.callback_metrics["train/loss"])
@@ -53,7 +54,8 @@ def test_bf16_mixed_precision_trains_with_finite_losses(method, synthetic_root, 
     torch.manual_seed(0)
     model = METHODS[method](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, lr=0.01,
                             **SMALL[method])
-    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=8, num_workers=0)
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=8, num_workers=0,
+                           sampler=model.sampler)
     t = pl.Trainer(max_steps=2, accelerator="cpu", precision="bf16-mixed", logger=False, enable_progress_bar=False,
                    enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
     with torch.backends.mkldnn.flags(enabled=False):
@@ -93,7 +95,8 @@ def test_cpu_bf16_conv3d_weight_gradient_is_exact_with_onednn_off():
 def test_bf16_training_on_cpu_with_onednn_is_refused_with_the_fix(module, synthetic_root, tmp_path):
     if module == "pretext":
         model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32)
-        data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+        data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
+                           sampler=model.sampler)
     else:
         model = FineTuner(backbone="r3d10", backbone_width=0.125, num_classes=12, crop_size=32)
         data = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=8, frame_size=(40, 50), batch_size=4,
@@ -110,7 +113,8 @@ def test_compiled_channels_last_backbone_keeps_plain_checkpoint_keys(synthetic_r
     torch.manual_seed(0)
     model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, compile="eager",
                             channels_last=True)
-    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
+                           sampler=model.sampler)
     t = trainer(tmp_path, 2)
     t.fit(model, data)
     assert torch.isfinite(t.callback_metrics["train/loss"])
@@ -162,6 +166,7 @@ def test_rspnet_records_how_it_shuffled_bn(synthetic_root, tmp_path):
     torch.manual_seed(0)
     model = METHODS["rspnet"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32, shuffle_groups=2,
                               **SMALL["rspnet"])
-    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0)
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
+                           sampler=model.sampler)
     trainer(tmp_path, 1).fit(model, data)
     assert model.protocol_notes["shuffle_bn"].startswith("emulated on one process") and "2 groups" in model.protocol_notes["shuffle_bn"]

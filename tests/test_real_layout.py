@@ -12,7 +12,7 @@ import pytest
 import yaml
 from real_layout import build_tree
 
-from vssl_bench.bench.grids import PAPER_GRIDS
+from vssl_bench.bench.grids import paper_grids
 from vssl_bench.bench.recipes import load_recipe
 from vssl_bench.cli import main
 from vssl_bench.data.datasets import build_index
@@ -98,12 +98,12 @@ def make(*args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-@pytest.mark.parametrize("paper", sorted(PAPER_GRIDS))
+@pytest.mark.parametrize("paper", sorted(paper_grids()))
 def test_make_reproduce_dry_run_lists_the_papers_cells(tree, paper):
     """The README's command, with ARGS passing an option through as a user would type it."""
     done = make(f"reproduce-{paper}", f"DATA={tree}", "ARGS=--dry-run")
     assert done.returncode == 0, done.stderr
-    for cell in PAPER_GRIDS[paper]:
+    for cell in paper_grids()[paper]:
         assert cell.id("paper") in done.stdout
         assert f"--data-root {tree}" in done.stdout
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from vssl_bench.bench.grids import GRIDS, Cell, grid
+from vssl_bench.bench.grids import Cell, grid, grids
 from vssl_bench.bench.leaderboard import model_name, write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.records import load_records
@@ -18,7 +18,7 @@ from vssl_bench.errors import ConfigError
 
 
 def test_every_grid_cell_has_a_recipe_that_loads_at_both_scales():
-    for cells in GRIDS.values():
+    for cells in grids().values():
         for cell in cells:
             for scale in ("paper", "quick"):
                 recipe = load_recipe(experiments_dir().parent / cell.recipe, scale)
@@ -237,7 +237,7 @@ def test_rspnet_headline_rows_meet_the_1000_epoch_cell(tmp_path):
 def test_cells_outside_the_papers_say_so_in_the_recipe_and_the_leaderboard(tmp_path):
     from vssl_bench.bench.records import write_record
 
-    paper_cells = {c for name in ("rspnet", "pace", "prp", "ascnet") for c in GRIDS[name]}
+    paper_cells = {c for name in ("rspnet", "pace", "prp", "ascnet") for c in grid(name)}
     for cell in grid("all"):
         recipe = load_recipe(experiments_dir().parent / cell.recipe)
         in_paper = cell in paper_cells and not (cell.method == "pace" and cell.pretrain_data == "kinetics400")

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from pytorch_lightning.utilities import rank_zero_only
 
-from vssl_bench.bench.grids import BACKBONES, GRIDS, METHODS, Cell
+from vssl_bench import catalog
+from vssl_bench.bench.grids import Cell, grid
 from vssl_bench.bench.leaderboard import write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.runner import cell_label, run_cell
@@ -56,11 +57,11 @@ def resolve_recipe(recipe: str | None, method: str | None, backbone: str | None)
         return recipe
     if not (method and backbone):
         raise ConfigError("name a recipe with --config experiments/<method>/<file>.yaml, or give --method and --backbone.")
-    for cell in GRIDS["all"]:
+    for cell in grid("all"):
         if (cell.method, cell.backbone) == (method, backbone):
             return str(experiments_dir().parent / cell.recipe)
     raise ConfigError(f"no recipe for method={method!r} backbone={backbone!r}; methods: "
-                      f"{', '.join(METHODS)}; backbones: {', '.join(BACKBONES)}.")
+                      f"{', '.join(catalog.METHODS)}; backbones: {', '.join(catalog.BACKBONES)}.")
 
 
 def pretrain(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",

@@ -270,7 +270,7 @@ def _data_arguments() -> dict[str, Any]:
     from vssl_bench.data.datamodule import VideoDataModule
 
     # set per stage by the runner, not by a recipe
-    return constructor_arguments(VideoDataModule, exclude=("root", "mode", "seed", "split", "eval_clips"))
+    return constructor_arguments(VideoDataModule, exclude=("root", "mode", "seed", "split", "eval_clips", "sampler"))
 
 
 def _classifier_arguments() -> dict[str, Any]:
@@ -306,11 +306,10 @@ def _check_finetune(section: Any, source: str, partial: bool) -> None:
 
 
 def _check_recipe(raw: dict[str, Any], source: str) -> None:
-    from vssl_bench.backbones import list_backbones
-    from vssl_bench.methods import METHODS
+    from vssl_bench import catalog
 
-    header = {"method": Literal[tuple(METHODS)], "backbone": Literal[tuple(list_backbones())],
-              "pretrain_data": Literal["kinetics400", "ucf101", "synthetic"], "checkpoint": Checkpoint,
+    header = {"method": Literal[tuple(catalog.METHODS)], "backbone": Literal[tuple(catalog.BACKBONES)],
+              "pretrain_data": Literal[tuple(n for n, d in catalog.DATASETS.items() if d.pretrain)], "checkpoint": Checkpoint,
               "variant": str, "extrapolated": str, "deviations": str, "model": dict, "data": dict,
               "trainer": dict, "finetune": dict, "retrieval": dict}
     _check_keys(raw, header, "recipe", source)

@@ -106,7 +106,8 @@ def pretrain(recipe: Recipe, ctx: RunContext, cell_id: str) -> tuple[Path, dict[
     pl.seed_everything(ctx.seed, workers=True)
     method = METHODS[recipe.method](backbone=recipe.backbone, **recipe.model)
     data = VideoDataModule(**{**recipe.data, "batch_size": plan.per_device, "root": dataset_root(recipe.data["dataset"], ctx),
-                              "mode": "pretrain", "seed": ctx.seed, "num_workers": loader_workers(recipe, ctx)})
+                              "mode": "pretrain", "seed": ctx.seed, "num_workers": loader_workers(recipe, ctx),
+                              "sampler": method.sampler})
     share_cpu(ctx, data.num_workers)
     monitor, mode = PRETRAIN_CHECKPOINTS[choice] or (None, "min")
     best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor=monitor, mode=mode,
@@ -117,7 +118,7 @@ def pretrain(recipe: Recipe, ctx: RunContext, cell_id: str) -> tuple[Path, dict[
     trainer.fit(method, data, ckpt_path=checked_lightning_checkpoint(last if last.is_file() else None),
                 weights_only=True)
     chosen = Path(best.best_model_path) if monitor and best.best_model_path else last
-    return chosen, {"skipped_videos": method.skipped_videos.record(trainer), "protocol_notes": method.protocol_notes,
+    return chosen, {"skipped_videos": data.skipped_videos.record(trainer), "protocol_notes": method.protocol_notes,
                     "pretrain_checkpoint": choice, **_run_record(plan, first_step_lr(trainer))}
 
 
@@ -166,7 +167,7 @@ def finetune(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
     last = dict(model.results)
     metrics: dict[str, Any] = {"select": select, "top1_last": 100 * last["test/top1"], "top5_last": 100 * last["test/top5"]}
     if callbacks and callbacks[0].best_model_path:
-        model.skipped_videos.dropped, model.skipped_videos.reasons = 0, []  # the same videos are tested again
+        data.skipped_videos.dropped, data.skipped_videos.reasons = 0, []  # the same videos are tested again
         best = callbacks[0].best_model_path
         trainer.test(model, data, ckpt_path=checked_lightning_checkpoint(best), verbose=False, weights_only=True)
         metrics["selected_epoch"] = int(read_checkpoint(best)["epoch"])
@@ -175,7 +176,7 @@ def finetune(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
     return ({"top1": 100 * model.results["test/top1"], "top5": 100 * model.results["test/top5"],
              "videos": model.results["test/videos"], "undecodable_videos": model.results["test/undecodable_videos"],
              "loaded_tensors": model.loaded_tensors, **metrics},
-            {"skipped_videos": model.skipped_videos.record(trainer), **_run_record(plan, first_step_lr(trainer))})
+            {"skipped_videos": data.skipped_videos.record(trainer), **_run_record(plan, first_step_lr(trainer))})
 
 
 # --- retrieval ---------------------------------------------------------------------------------------
@@ -198,7 +199,7 @@ def retrieve(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
     trainer = make_trainer(ctx, workdir, 1, plan)
     trainer.test(model, data, verbose=False)
     return ({**model.results, "loaded_tensors": model.loaded_tensors},
-            {"skipped_videos": model.skipped_videos.record(trainer), **_run_record(plan, None)})
+            {"skipped_videos": data.skipped_videos.record(trainer), **_run_record(plan, None)})
 
 
 def checkpoint_facts(path: Path, fmt: str) -> dict[str, str]:

@@ -13,6 +13,8 @@ uint8 ``(N_clips, T, H, W, 3)``; augmentation happens on the device (see ``trans
 Bad videos: during training a video that fails to decode is replaced by another random video and
 counted (``batch["skipped"]``, logged by the model as ``data/skipped_videos``); during evaluation the
 item is kept with ``valid=False`` so the evaluator can leave it out and report how many it dropped.
+The data module tallies both (``skipped_videos``) on the host, before a batch moves to the device, so
+counting costs the training step no device synchronisation.
 """
 
 from __future__ import annotations
@@ -185,6 +187,7 @@ class VideoDataModule(pl.LightningDataModule):
         seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
         repeat: passes over the training list per epoch (Pace's official epoch repeats it 10 times).
         cache_frames: keep whole decoded videos in memory (``DecodedVideos``) for small datasets.
+        sampler: pretraining: the method's clip sampler (``method.sampler``: which frames, which targets).
         heldout: training videos held out (drawn with ``seed``) as the validation set, as PRP holds
             out 800 UCF101 / 400 HMDB51 videos; 0 validates fine-tuning on the test split (RSPNet's
             protocol) and pretraining not at all.
@@ -212,6 +215,7 @@ class VideoDataModule(pl.LightningDataModule):
         repeat: int = 1,
         heldout: int = 0,
         cache_frames: bool = False,
+        sampler: ClipSampler | None = None,
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -230,7 +234,8 @@ class VideoDataModule(pl.LightningDataModule):
         self.pin_memory, self.persistent_workers = pin_memory, persistent_workers
         self.decode_threads, self.seed, self.repeat, self.heldout = decode_threads, seed, repeat, heldout
         self.cache_frames = cache_frames
-        self.sampler: ClipSampler | None = None
+        self.sampler = sampler
+        self.skipped_videos = SkippedVideos()
         self._indexes: dict[str, VideoIndex] = {}
 
     # indexes ----------------------------------------------------------------------------------------
@@ -264,12 +269,15 @@ class VideoDataModule(pl.LightningDataModule):
         if self.dataset == "synthetic":  # generate once, on rank 0, before the workers look
             self.index("train")
 
+    def on_before_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        """Tally replaced (training) and dropped (testing) videos while the batch is still on the host."""
+        if self.trainer is not None and (self.trainer.training or self.trainer.testing):
+            self.skipped_videos.add(batch, training=self.trainer.training)
+        return batch
+
     def setup(self, stage: str | None = None) -> None:
         if self.mode == "pretrain" and self.sampler is None:
-            module = getattr(self.trainer, "lightning_module", None) if self.trainer else None
-            self.sampler = getattr(module, "sampler", None)
-            if self.sampler is None:
-                raise ConfigError("pretraining needs a clip sampler: the method provides one as `.sampler`.")
+            raise ConfigError("pretraining needs the method's clip sampler: VideoDataModule(..., sampler=method.sampler).")
 
     # loaders ----------------------------------------------------------------------------------------
     def _loader(self, subset: str, sampler: ClipSampler, train: bool) -> DataLoader:

@@ -18,7 +18,6 @@ from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from vssl_bench.backbones import build_backbone, check_training_precision
-from vssl_bench.data.datamodule import SkippedVideos
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import load_backbone
@@ -70,7 +69,6 @@ class FineTuner(pl.LightningModule):
             raise ConfigError(f"optimizer={optimizer!r}: use sgd or adam.")
         if schedule not in ("cosine", "step", "constant"):
             raise ConfigError(f"schedule={schedule!r}: use cosine, step or constant.")
-        self.skipped_videos = SkippedVideos()
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)
         self.loaded_tensors = load_backbone(self.backbone, init, init_format, backbone) if init else 0
@@ -109,7 +107,6 @@ class FineTuner(pl.LightningModule):
         loss = F.cross_entropy(logits.float(), batch["label"])
         acc = (logits.argmax(1) == batch["label"]).float().mean()
         self.log_dict({"train/loss": loss, "train/top1": acc}, prog_bar=True, batch_size=len(logits), sync_dist=True)
-        self.skipped_videos.add(batch, training=True)
         return loss
 
     def _eval_step(self, batch: dict[str, Any]) -> None:
@@ -123,7 +120,6 @@ class FineTuner(pl.LightningModule):
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch)
-        self.skipped_videos.add(batch, training=False)
 
     def _video_metrics(self, prefix: str) -> None:
         if not self._outputs:

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from vssl_bench.backbones import build_backbone
-from vssl_bench.data.datamodule import SkippedVideos
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.evaluation.checkpoints import load_backbone
 from vssl_bench.evaluation.distributed import first_occurrence
@@ -85,7 +84,6 @@ class RetrievalEvaluator(pl.LightningModule):
                  normalize: Literal["imagenet", "unit", "bgr255"] = "imagenet",
                  pool: Literal["avg", "vcop"] = "avg", ks: tuple[int, ...] = DEFAULT_KS) -> None:
         super().__init__()
-        self.skipped_videos = SkippedVideos()
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)
         self.loaded_tensors = load_backbone(self.backbone, init, init_format, backbone) if init else 0
@@ -110,7 +108,6 @@ class RetrievalEvaluator(pl.LightningModule):
         feats = self.clip_features(batch["video"].flatten(0, 1)).float().view(b, n, -1).mean(1)
         self._features[dataloader_idx].append({"index": batch["index"], "feature": feats, "label": batch["label"],
                                                "valid": batch["valid"]})
-        self.skipped_videos.add(batch, training=False)
 
     def _collect(self, which: int) -> tuple[torch.Tensor, torch.Tensor]:
         local = {k: torch.cat([o[k] for o in self._features[which]]) for k in self._features[which][0]}

@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from vssl_bench.backbones import build_backbone, check_training_precision
-from vssl_bench.data.datamodule import SkippedVideos
 from vssl_bench.data.sampling import ClipSampler
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.errors import ConfigError
@@ -69,7 +68,6 @@ class PretextMethod(pl.LightningModule):
         compile: bool | str = False,
     ) -> None:
         super().__init__()
-        self.skipped_videos = SkippedVideos()
         if lr <= 0:
             raise ConfigError(f"lr={lr}: the learning rate must be positive.")
         if schedule not in ("cosine", "step", "constant", "plateau"):
@@ -137,12 +135,7 @@ class PretextMethod(pl.LightningModule):
                 self.log(f"train/{name}", value, prog_bar=name.startswith("acc/"), batch_size=size, sync_dist=True)
         self.log("data/skipped_videos", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=size,
                  sync_dist=True)
-        self.skipped_videos.add(batch, training=True)
         return out["loss"]
-
-    def encoder_state_dict(self) -> dict[str, torch.Tensor]:
-        """The backbone weights for downstream use (keys as in ``build_backbone(...).state_dict()``)."""
-        return {k: v.detach().cpu() for k, v in self.backbone.state_dict().items()}
 
     def effective_lr(self) -> float:
         lr = self.hparams.lr
