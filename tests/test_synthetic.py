@@ -5,7 +5,8 @@ from PIL import Image
 
 from vssl_bench.data.datasets import Synthetic
 from vssl_bench.data.decode import probe
-from vssl_bench.data.synthetic import MOTIONS, SPEEDS, SyntheticSpec, contact_sheet, render_video
+from vssl_bench.data.preview import contact_sheet
+from vssl_bench.data.synthetic import MOTIONS, SPEEDS, SyntheticSpec, render_video
 
 
 def test_layout_is_read_by_the_ucf101_reader(synthetic_root):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from vssl_bench.data.check import check_dataset, write_report
-from vssl_bench.data.synthetic import SyntheticSpec, contact_sheet, generate
+from vssl_bench.data.preview import contact_sheet
+from vssl_bench.data.synthetic import SyntheticSpec, generate
 from vssl_bench.data.transcode import transcode_tree
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from vssl_bench.data.synthetic import SyntheticSpec, ensure_synthetic, generate
 from vssl_bench.errors import ConfigError, DatasetNotFoundError, MissingVideosError, SplitFileError
 
 Missing = Literal["error", "skip"]
@@ -325,8 +326,6 @@ class Synthetic(UCF101):
         seed: int = 0,
         missing: Missing = "error",
     ) -> None:
-        from vssl_bench.data.synthetic import SyntheticSpec, ensure_synthetic, generate
-
         spec = SyntheticSpec(seed=seed)
         location = ensure_synthetic(spec) if root is None else generate(root, spec)
         super().__init__(location, split=1, subset=subset, missing=missing)
