@@ -106,3 +106,14 @@ def test_without_any_record_the_tables_hold_the_papers_numbers_each_with_a_run_c
     assert json.loads(out["json_quick"].read_text()) == []
     md = out["md"].read_text()
     assert md.count("not run: `vssl-bench evaluate --config experiments/") >= 20 and "## Quick scale" not in md
+
+
+def test_epochs_follow_the_command_line_override_and_recipes_are_shown_relative_to_the_project():
+    from vssl_bench.bench.record_panels import REPO, recipe_path, stage_epochs
+
+    pre = {"config": {"trainer": {"max_epochs": 4}}, "recipe": str(REPO / "experiments/pace/r3d10_ucf101.yaml"),
+           "command": "vssl-bench evaluate --config x.yaml --scale quick --trainer.max-epochs 2"}
+    assert stage_epochs(pre) == 2 and stage_epochs({**pre, "command": ""}) == 4
+    ft = {"dataset": "ucf101", "config": {"datasets": {"ucf101": {"epochs": 160}}}}
+    assert stage_epochs(ft) == 160 and stage_epochs(None) is None
+    assert recipe_path(pre) == "experiments/pace/r3d10_ucf101.yaml"

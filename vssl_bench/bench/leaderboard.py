@@ -136,7 +136,7 @@ def _epochs(record: dict[str, Any], pretrain: dict[str, Any] | None) -> str:
         return "none"
     if record.get("source") == "official weights":
         return "authors' weights"
-    epochs = (((pretrain or {}).get("config") or {}).get("trainer") or {}).get("max_epochs")
+    epochs = record_panels.stage_epochs(pretrain)
     return str(epochs) if epochs else ""
 
 
@@ -162,7 +162,7 @@ def reproduced_rows(records: list[dict[str, Any]], work: Path | None = None) -> 
                   "note": f"{r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip(", ")
                   + skipped_note(r, pre)
                   + ("; extrapolated: no paper recipe for this cell" if r.get("extrapolated") else ""),
-                  "cell": r.get("cell", ""), "seed": int(r.get("seed") or 0), "recipe": r.get("recipe", ""),
+                  "cell": r.get("cell", ""), "seed": int(r.get("seed") or 0), "recipe": record_panels.recipe_path(r),
                   "export": r.get("scale") != "quick" and r["dataset"] != "synthetic",
                   "_record": r, "_pretrain": pre}
         metrics = r.get("metrics", {})
@@ -328,18 +328,16 @@ def quick_context(records: list[dict[str, Any]]) -> str:
     if not quick:
         return ""
     kinds = [(r, kind_and_protocol(r)[0]) for r in quick]
-    pre = sorted({str(((r.get("config") or {}).get("trainer") or {}).get("max_epochs")) for r, k in kinds
-                  if k == "pretrain" and (r.get("config") or {}).get("trainer")})
-    ft = sorted({str(((r.get("config") or {}).get("datasets") or {}).get(r.get("dataset"), {}).get("epochs"))
-                 for r, k in kinds if k == "finetune" and (r.get("config") or {}).get("datasets")})
+    pre = sorted({str(record_panels.stage_epochs(r)) for r, k in kinds if k == "pretrain" and record_panels.stage_epochs(r)})
+    ft = sorted({str(record_panels.stage_epochs(r)) for r, k in kinds if k == "finetune" and record_panels.stage_epochs(r)})
     seeds = {k: sorted({int(r.get("seed") or 0) for r, kk in kinds if kk == k}) for k in ("finetune", "retrieval")}
     wall = sum(float(r.get("wall_s") or 0) for r in quick)
     devices = sorted({str(r.get("device", "")) for r in quick if r.get("device")})
     parts = []
     if pre:
-        parts.append(f"pretraining {', '.join(e for e in pre if e != 'None')} epochs")
+        parts.append(f"pretraining {', '.join(pre)} epochs")
     if ft:
-        parts.append(f"fine-tuning {', '.join(e for e in ft if e != 'None')} epochs")
+        parts.append(f"fine-tuning {', '.join(ft)} epochs")
     for kind, label in (("finetune", "fine-tuning"), ("retrieval", "frozen-feature protocols (retrieval, logistic probe)")):
         if seeds[kind]:
             parts.append(f"{label} on seed{'s' if len(seeds[kind]) > 1 else ''} {', '.join(map(str, seeds[kind]))}")

@@ -23,6 +23,35 @@ CURVES = {
     "finetune": [("train/top1", "fine-tuning train top-1"), ("val/top1", "validation top-1"), ("val/loss", "validation loss")],
 }
 SEED_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def recipe_path(record: dict[str, Any]) -> str:
+    """The record's recipe relative to the project (records of commands given an absolute path hold one)."""
+    recipe = str(record.get("recipe") or "")
+    try:
+        return str(Path(recipe).resolve().relative_to(REPO)) if Path(recipe).is_absolute() else recipe
+    except ValueError:
+        return recipe
+
+
+def stage_epochs(record: dict[str, Any] | None) -> int | None:
+    """The epochs a stage trained: ``--trainer.max-epochs`` of the command it ran with (it overrides
+    every stage's), else its config's (``trainer.max_epochs`` for pretraining, the dataset's ``epochs``
+    for fine-tuning)."""
+    if not record:
+        return None
+    words = str(record.get("command") or "").replace("=", " ").split()
+    for flag in ("--trainer.max-epochs", "--trainer.max_epochs"):
+        if flag in words[:-1] and words[words.index(flag) + 1].isdigit():
+            return int(words[words.index(flag) + 1])
+    config = record.get("config") or {}
+    if not isinstance(config, dict):
+        return None
+    epochs = (config.get("trainer") or {}).get("max_epochs") if "trainer" in config else \
+        ((config.get("datasets") or {}).get(record.get("dataset")) or {}).get("epochs") \
+        if isinstance(config.get("datasets"), dict) else None
+    return int(epochs) if epochs else None
 
 
 def rerun_command(record: dict[str, Any], seeds: list[int] | None = None) -> str:
@@ -188,7 +217,7 @@ def reproduced_panel(records: list[dict[str, Any]], pretrains: list[dict[str, An
     pretraining record of each seed's cell (or None), ``values`` the row's metric values by seed."""
     first = records[0]
     scratch = first.get("method") == "scratch"
-    recipe = html.escape(str(first.get("recipe", "")))
+    recipe = html.escape(recipe_path(first))
     recipe_html = (f"none: random initialisation, no pretraining (downstream protocol from <code>{recipe}</code>)"
                    if scratch else f'<a href="../{recipe}"><code>{recipe}</code></a>' if recipe else "")
     weights = first.get("weights") or {}
@@ -206,7 +235,7 @@ def reproduced_panel(records: list[dict[str, Any]], pretrains: list[dict[str, An
                     f"<td>{_seconds(r.get('wall_s'))}</td><td>{html.escape(str(r.get('started', '')))}</td>"
                     f"<td>{html.escape(str(r.get('device', '')))}</td></tr>")
     per_seed = f'<table class="seeds"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
-    pre_epochs = {str(((p or {}).get("config") or {}).get("trainer", {}).get("max_epochs", "")) for p in pretrains if p}
+    pre_epochs = {str(stage_epochs(p)) for p in pretrains if stage_epochs(p)}
     facts = [("model", html.escape(f"{first.get('method')} / {first.get('backbone')} / {first.get('scale')} scale")),
              ("recipe", recipe_html),
              ("weights", html.escape(f"{weights.get('format')} layout, sha256 {weights.get('sha256')}") if weights else ""),
