@@ -55,18 +55,24 @@ OFFICIAL_REPOS = {"prp": "yuanyao366/PRP", "pace": "laura-wang/video-pace", "rsp
 
 # --- shared by this script and the tests -------------------------------------------------------------
 
-def projection(name: str, shape: torch.Size) -> torch.Tensor:
-    """A fixed pseudo-random tensor per name: the checksum direction (float64, in [-1, 1])."""
+CHECKSUM_ELEMENTS = 1 << 16
+
+
+def projection(name: str, count: int) -> torch.Tensor:
+    """A fixed pseudo-random direction per tensor name: ``count`` float32 values in [-1, 1]."""
     g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
-    return torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1
+    return torch.rand(count, generator=g) * 2 - 1
 
 
 def summarize(tensors: dict[str, torch.Tensor]) -> dict[str, list[float]]:
-    """``{name: [L2 norm, projection checksum]}`` in float64."""
+    """``{name: [L2 norm, checksum]}``: the checksum is the dot product of (an evenly strided sample of at
+    most 65536 of) the tensor's elements with its name's ``projection``; it changes when values move
+    between elements, which the norm would not see."""
     out = {}
     for name, t in tensors.items():
-        t = t.detach().double().cpu()
-        out[name] = [float(t.norm()), float((t * projection(name, t.shape)).sum())]
+        t = t.detach().float().cpu().flatten()
+        sample = t[::max(1, -(-t.numel() // CHECKSUM_ELEMENTS))]
+        out[name] = [float(t.norm()), float(torch.dot(sample, projection(name, sample.numel())))]
     return out
 
 
@@ -98,17 +104,19 @@ def seeded_model(method: str, spec: dict[str, Any]):
     return METHODS[method](**(kwargs | spec.get("overrides", {})))
 
 
-def sgd_optimizer(model) -> torch.optim.Optimizer:
-    """Our recipe's optimiser (its ``configure_optimizers``, under a bare Trainer: no data module, so no
-    batch-size rule on the LR)."""
+def sgd_optimizer(model, batch_size: int | None = None) -> torch.optim.Optimizer:
+    """Our recipe's optimiser (its ``configure_optimizers``) under a bare one-device Trainer whose data
+    module has ``batch_size`` (the batch-size rule on the LR sees it)."""
     model.trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_progress_bar=False,
                                enable_checkpointing=False, enable_model_summary=False)
+    if batch_size is not None:
+        model.trainer.datamodule = types.SimpleNamespace(batch_size=batch_size)
     conf = model.configure_optimizers()
     return conf["optimizer"] if isinstance(conf, dict) else conf
 
 
 def deltas(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: after[k].double() - before[k].double() for k in before if after[k].dtype.is_floating_point}
+    return {k: after[k].float() - before[k].float() for k in before if after[k].dtype.is_floating_point}
 
 
 class Draws:
@@ -116,7 +124,8 @@ class Draws:
     probability: the program is replayed once per combination of draws (depth-first), each draw
     ``draw(low, high)`` uniform over ``[low, high)``. Paths less likely than ``floor`` are dropped
     (the official loaders retry without bound). ``numpy_like(draw)`` stands in for a
-    ``numpy.random.Generator`` (``integers``) in our samplers."""
+    ``numpy.random.Generator`` (``integers``, ``choice``) in our samplers: the same distribution of
+    values, not numpy's stream."""
 
     def __init__(self, floor: float = 1e-12) -> None:
         self.floor = floor
@@ -141,6 +150,12 @@ class Draws:
                 if size is None:
                     return draw(low, high)
                 return np.array([draw(low, high) for _ in range(int(np.prod(size)))]).reshape(size)
+
+            def choice(self, a, size=None, replace=True):
+                pool = list(np.asarray(a))
+                count = 1 if size is None else int(size)
+                picks = [pool[draw(0, len(pool))] if replace else pool.pop(draw(0, len(pool))) for _ in range(count)]
+                return picks[0] if size is None else np.array(picks)
 
         return Generator()
 
@@ -246,7 +261,9 @@ def ours_prp(spec: dict[str, Any]) -> dict[str, Any]:
             "motion_weight": summarize({f"item{i}": w for i, w in enumerate(weight)})}
 
 
-PRP_RECIPES = ["experiments/prp/r3d10_ucf101.yaml", "experiments/prp/c3d_ucf101.yaml"]
+PRP_RECIPES = {"experiments/prp/r3d10_ucf101.yaml": {},
+               "experiments/prp/c3d_ucf101.yaml": {"rates": [2, 8], "still": {"0": [0, 16]}}}
+"""Per recipe, changes to ``PRP_SPEC`` (C3D on two items keeps the CI test short)."""
 PRP_FILES = ["train_predict.py", "config.py", "datasets/predict_dataset.py", "datasets/patch_region.py", "models/sscn.py",
              "models/net_part.py", "models/r3d.py", "models/c3d.py"]
 PRP_LENGTHS = [100, 129, 186, 300]  # 100: too short for rate 8 (needs 16 x 8 + 1); 129: exactly long enough
@@ -266,6 +283,139 @@ def ours_prp_sampling(num_frames: int) -> dict[str, float]:
         return f"{s}:wrap" if num_frames < 16 * s + 1 else f"{s}:{start}"
 
     return Draws().run(program)
+
+
+# --- Pace ---------------------------------------------------------------------------------------------
+
+PACE_RECIPES = ["experiments/pace/r3d10_ucf101.yaml", "experiments/pace/c3d_ucf101.yaml"]
+PACE_FILES = ["train.py", "datasets/ucf101.py", "models/r3d.py", "models/c3d.py"]
+PACE_SPEC = {"width": 1.0, "seed": 0, "input_seed": 2, "paces": [1, 2, 3, 4], "input_size": [8, 16, 16]}
+PACE_LENGTHS = [40, 100, 186]
+PACE_TABLE = {"r3d10": ("prp", "module.base_network."), "c3d": ("rspnet", "encoder_q.encoder.")}
+"""Pace's official R3D is VCOP's (PRP's table); its C3D names its layers as RSPNet's does."""
+
+
+def pace_input(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network input (B, 3, T, H, W): what the official loader hands the model, BGR in 0..255."""
+    g = torch.Generator().manual_seed(spec["input_seed"])
+    x = torch.rand(len(spec["paces"]), 3, *spec["input_size"], generator=g) * 255
+    return x, torch.tensor(spec["paces"]) - 1
+
+
+def pace_names(model) -> dict[str, str]:
+    """Our tensor name -> the official one (the backbone by the layer table, ``classifier`` -> ``linear``)."""
+    layout, prefix = PACE_TABLE[model.hparams.backbone]
+    backbone = model.backbone.state_dict()
+    official = to_official(backbone, layout, model.hparams.backbone)
+    official = official.get("model", official)
+    inverse = {id(v): k.removeprefix(prefix) for k, v in official.items()}
+    names = {f"backbone.{k}": inverse[id(v)] for k, v in backbone.items()}
+    names |= {f"classifier.{t}": f"linear.{t}" for t in ("weight", "bias")}
+    return names
+
+
+def ours_pace(spec: dict[str, Any]) -> dict[str, Any]:
+    """Our Pace step on the case's input (augmentation is outside the comparison: both sides get the
+    same network input)."""
+    model = seeded_model("pace", spec)
+    model.train()
+    x, labels = pace_input(spec)
+    opt = sgd_optimizer(model)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    out = model.pretext_step({"video": x[:, None], "targets": {"pace": labels[:, None]}})
+    opt.zero_grad()
+    out["loss"].backward()
+    grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    opt.step()
+    return {"losses": {"loss": out["loss"].item(), "pace_ce": float(out["loss/pace"])},
+            "grads": summarize(grads), "update": summarize(deltas(before, model.state_dict()))}
+
+
+def pace_key(pace: int, clip: np.ndarray) -> str:
+    return f"{pace}:{int(clip[0])}:{zlib.crc32(np.asarray(clip, np.int64).tobytes()):08x}"
+
+
+def ours_pace_sampling(num_frames: int) -> dict[str, float]:
+    """Exact probabilities of our Pace sampler's outcomes ``"<pace>:<first frame>:<crc32 of the indices>"``."""
+    from vssl_bench.methods.pace import PaceSampler
+
+    sampler = PaceSampler(16, 4)
+
+    def program(draw) -> str:
+        (clip,), targets = sampler(num_frames, Draws.numpy_like(draw))
+        return pace_key(int(targets["pace"][0]) + 1, clip)
+
+    return Draws().run(program)
+
+
+# --- RSPNet -------------------------------------------------------------------------------------------
+
+RSPNET_RECIPES = {"experiments/rspnet/c3d_k400.yaml": {},
+                  "experiments/rspnet/r21d10_k400.yaml": {"width": 1.0, "input_size": [32, 8, 8]}}
+"""Per recipe, changes to ``RSPNET_SPEC``. R(2+1)D runs at full width on small frames: narrowing the
+official definition would not narrow its (2+1)D intermediate widths the way ours are computed."""
+RSPNET_FILES = ["moco/builder_diffspeed_diffloss.py", "moco/split_wrapper.py", "moco/__init__.py", "pretrain.py",
+                "framework/utils/environment.py", "config/pretrain/moco-train-base.jsonnet",
+                "config/optimizer/sgd.libsonnet", "models/c3d.py", "models/r2plus1d_vcop.py"]
+RSPNET_SPEC = {"width": 0.125, "seed": 0, "input_seed": 3, "shuffle_seed": 4, "batch": 4, "input_size": [32, 32, 32],
+               "queue_pointer": 8, "overrides": {"queue_size": 64, "shuffle_groups": 1}}
+"""One shuffle group: on one process the official code's shuffling BN is a single group; ours emulates
+several by default (a stated deviation)."""
+
+
+def rspnet_model(spec: dict[str, Any]):
+    """Our RSPNet for a case: the key encoder moved away from the online one (otherwise the momentum
+    update would have nothing to show) and the queue pointer set."""
+    model = seeded_model("rspnet", spec)
+    g = torch.Generator().manual_seed(spec["seed"] + 1)
+    with torch.no_grad():
+        for module in (model.key_backbone, model.key_head_a, model.key_head_m):
+            for p in module.parameters():
+                p.add_(torch.randn(p.shape, generator=g) * 0.01)
+    model.queue.pointer.fill_(spec["queue_pointer"])
+    return model
+
+
+def rspnet_windows(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The official model's input: two windows of 2 x 16 frames per video (q's and k's, augmented,
+    ImageNet-normalised), and which videos the official ``_diff_speed`` plays fast (its first
+    ``randperm`` after ``shuffle_seed``)."""
+    g = torch.Generator().manual_seed(spec["input_seed"])
+    b, size = spec["batch"], spec["input_size"]
+    im_q, im_k = torch.randn(b, 3, *size, generator=g), torch.randn(b, 3, *size, generator=g)
+    torch.manual_seed(spec["shuffle_seed"])
+    order = torch.randperm(b)
+    fast = torch.zeros(b, dtype=torch.long)
+    fast[order[int(b * 0.5):]] = 1
+    return im_q, im_k, fast
+
+
+def ours_rspnet(spec: dict[str, Any]) -> dict[str, Any]:
+    """Our RSPNet step: q, k, k- cut from the official windows at the official speeds."""
+    model = rspnet_model(spec)
+    model.train()
+    im_q, im_k, fast = rspnet_windows(spec)
+    t = spec["input_size"][0] // 2
+
+    def at(x: torch.Tensor, speeds: torch.Tensor) -> torch.Tensor:
+        return torch.stack([x[i, :, ::2][:, :t] if s else x[i, :, :t] for i, s in enumerate(speeds)])
+
+    video = torch.stack([at(im_q, fast), at(im_k, fast), at(im_k, 1 - fast)], 1)
+    opt = sgd_optimizer(model, batch_size=spec["batch"])
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    out = model.pretext_step({"video": video, "targets": {"speed": fast}})
+    opt.zero_grad()
+    out["loss"].backward()
+    grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    opt.step()
+    return {"losses": {"loss": out["loss"].item(), "avid_same_speed": float(out["loss/avid_same_speed"]),
+                       "avid_other_speed": float(out["loss/avid_other_speed"]),
+                       "rsp_ranking": float(out["loss/rsp_ranking"])},
+            "grads": summarize(grads),
+            "update": summarize({k: v for k, v in deltas(before, model.state_dict()).items()
+                                 if not k.startswith("queue.")}),  # the queue is compared on its own
+            "lr": {"base": opt.param_groups[0]["lr"]},
+            "queue": summarize({"features": model.queue.features}) | {"pointer": [int(model.queue.pointer)] * 2}}
 
 
 # --- the official side (needs the checkout) ---------------------------------------------------------------
@@ -443,6 +593,159 @@ def official_prp_sampling(path: Path, lengths: list[int]) -> dict[str, dict[str,
     return out
 
 
+def official_pace(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """The official Pace step: the model of ``train.py`` (``r3d.R3DNet`` / ``c3d.C3D`` with 4 classes),
+    ``nn.CrossEntropyLoss`` and its ``optim.SGD(model.parameters(), lr, momentum=0.9,
+    weight_decay=0.005)`` at the README's lr (0.001)."""
+    with official_code(path, ("models", "datasets", "utils")):
+        ours = seeded_model("pace", spec)
+        module = importlib.import_module(f"models.{'r3d' if ours.hparams.backbone == 'r3d10' else 'c3d'}")
+        official = module.R3DNet(num_classes=4) if ours.hparams.backbone == "r3d10" else module.C3D(num_classes=4)
+        names = pace_names(ours)
+        official.load_state_dict({names[k]: v for k, v in ours.state_dict().items()}, strict=True)
+        official.train()
+        x, labels = pace_input(spec)
+        lr = 0.001  # README: --lr 0.001 for every 112 x 112 model
+        opt = torch.optim.SGD(official.parameters(), lr=lr, momentum=0.9, weight_decay=0.005)
+        before = {k: v.detach().clone() for k, v in official.state_dict().items()}
+        opt.zero_grad()
+        loss = nn.CrossEntropyLoss()(official(x), labels)
+        loss.backward()
+        opt.step()
+        inverse = {v: k for k, v in names.items()}
+        grads = {inverse[k]: p.grad for k, p in official.named_parameters()}
+        update = {inverse[k]: v for k, v in deltas(before, official.state_dict()).items()}
+        return {"losses": {"loss": loss.item(), "pace_ce": loss.item()}, "grads": summarize(grads),
+                "update": summarize(update), "optimizer": {"lr": lr, "momentum": 0.9, "weight_decay": 0.005}}
+
+
+def official_pace_sampling(path: Path, lengths: list[int]) -> dict[str, dict[str, float]]:
+    """Exact probabilities of the official ``ucf101_pace_pretrain.__getitem__`` clips (pace, frames) for
+    a video of each length: its ``random.randint`` replaced by the enumerating draw, ``cv2.imread`` by a
+    reader whose frame carries its own number, the transforms and colour jitter by identities."""
+    out = {}
+    with official_code(path, ("models", "datasets", "utils")):
+        cv2 = sys.modules["cv2"]
+        cv2.imread = lambda name: np.full((1, 1, 3), int(Path(name).stem.removeprefix("frame")) - 1, np.int64)
+        ucf101 = importlib.import_module("datasets.ucf101")
+        with tempfile.NamedTemporaryFile("w", suffix=".list", delete=False) as f:
+            f.write("v 0 1\n")
+        dataset = ucf101.ucf101_pace_pretrain(f.name, "rgb", 16, 4, transforms_=lambda c: c,
+                                              color_jitter_=lambda frame: frame)
+        Path(f.name).unlink()
+        dataset.toPIL = lambda frame: frame
+        for n in lengths:
+            dataset.rgb_lines = [f"v 0 {n}\n"]
+
+            def program(draw) -> str:
+                ucf101.random = types.SimpleNamespace(randint=lambda a, b: draw(a, b + 1))
+                clip, label = dataset[0]
+                return pace_key(label + 1, clip[0, :, 0, 0])
+
+            out[str(n)] = Draws().run(program)
+    return out
+
+
+def official_rspnet(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """The official RSPNet step as ``pretrain.py`` wires it, on one process (a one-rank gloo group for
+    its all_gather and broadcast; ``.cuda()`` a no-op): ``MoCoDiffLossTwoFc`` over ``MultiTaskWrapper``
+    (linear heads) with the ``moco-train-base`` settings, ``Loss(margin=2.0, A=1, M=1)``, SGD with the
+    ``sgd.libsonnet`` settings at ``scale_learning_rate(lr, 1, batch)``."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        with tempfile.NamedTemporaryFile(delete=False) as f:
+            dist.init_process_group("gloo", init_method=f"file://{f.name}", rank=0, world_size=1)
+    with official_code(path, ("models", "moco", "framework", "datasets", "utils", "arguments", "pyhocon")):
+        sys.modules["pyhocon"] = types.ModuleType("pyhocon")
+        sys.modules["pyhocon"].ConfigTree = sys.modules["pyhocon"].ConfigFactory = object
+        builder = importlib.import_module("moco.builder_diffspeed_diffloss")
+        wrapper = importlib.import_module("moco.split_wrapper")
+        environment = importlib.import_module("framework.utils.environment")
+        ours = rspnet_model(spec)
+        name = ours.hparams.backbone
+        module = importlib.import_module("models.c3d" if name == "c3d" else "models.r2plus1d_vcop")
+        module.nn = wrapper.nn = narrowed_nn(spec["width"])
+        if name == "c3d":
+            base = module.C3D
+        else:
+            def base(num_classes: int = 128):
+                return module.R2Plus1DNet((1, 1, 1, 1), with_classifier=True, num_classes=num_classes)
+
+        def model_class(num_classes: int = 128):
+            return wrapper.MultiTaskWrapper(base, num_classes=num_classes, fc_type="linear", finetune=False, groups=1)
+
+        hp = ours.hparams
+        official = builder.MoCoDiffLossTwoFc(model_class, dim=hp.proj_dim, K=hp.queue_size, m=hp.key_momentum,
+                                             T=hp.temperature, diff_speed=[hp.speed_ratio])
+        names = rspnet_names(ours)
+        state = official.state_dict()
+        mapped = {names[k]: v for k, v in ours.state_dict().items() if k in names}
+        unmapped = set(state) - set(mapped) - {"queue", "queue_ptr"}
+        assert all(".linear." in k for k in unmapped), unmapped  # the backbones' unused classifiers
+        mapped["queue"] = ours.queue.features.T.clone()  # official (dim, K), ours (K, dim)
+        mapped["queue_ptr"] = torch.tensor([spec["queue_pointer"]])
+        official.load_state_dict(state | mapped, strict=True)
+        official.train()
+        im_q, im_k, _ = rspnet_windows(spec)
+        sgd = {"lr": 0.1 if name == "c3d" else 0.05, "momentum": 0.9, "dampening": 0, "weight_decay": 1e-4,
+               "nesterov": False}  # sgd.libsonnet; the R(2+1)D config sets lr 0.05
+        lr = environment.scale_learning_rate(sgd["lr"], 1, spec["batch"])
+        opt = torch.optim.SGD(official.parameters(), **(sgd | {"lr": lr}))
+        criterion = builder.Loss(margin=2.0, A=1.0, M=1.0)
+        before = {k: v.detach().clone() for k, v in official.state_dict().items()}
+        cuda = torch.Tensor.cuda
+        torch.Tensor.cuda = lambda self, *a, **k: self
+        try:
+            torch.manual_seed(spec["shuffle_seed"])
+            output, target, ranking_logits, ranking_target = official(im_q, im_k)
+        finally:
+            torch.Tensor.cuda = cuda
+        # torch >= 2 refuses the (N, 1) scores against (N,) targets the code relied on (old torch
+        # broadcast them to N x N); every target is 1, so an (N, 1) target gives the same value
+        loss, loss_a, loss_m = criterion(output, target, ranking_logits, ranking_target.view(-1, 1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        inverse = {v: k for k, v in names.items()}
+        params = dict(official.named_parameters())
+        grads = {inverse[k]: p.grad for k, p in params.items() if p.grad is not None and k in inverse}
+        update = {inverse[k]: v for k, v in deltas(before, official.state_dict()).items() if k in inverse}
+        ce = nn.CrossEntropyLoss()
+        return {"losses": {"loss": loss.item(), "avid_same_speed": ce(output[0], target).item(),
+                           "avid_other_speed": ce(output[1], target).item(), "rsp_ranking": loss_m.item()},
+                "grads": summarize(grads), "update": summarize(update), "lr": {"base": lr},
+                "queue": summarize({"features": official.queue.T}) | {"pointer": [int(official.queue_ptr)] * 2},
+                "optimizer": sgd | {"lr_scaled": lr}}
+
+
+def rspnet_names(model) -> dict[str, str]:
+    """Our tensor name -> the official one: backbones by the layer table under ``encoder_q`` /
+    ``encoder_k``, the heads as ``fc1`` (A) and ``fc2`` (M), the queue (transposed there)."""
+    backbone = model.backbone.state_dict()
+    official = to_official(backbone, "rspnet", model.hparams.backbone)["model"]
+    inverse = {id(v): k.removeprefix("encoder_q.encoder.") for k, v in official.items()}
+    names = {}
+    for k, v in backbone.items():
+        names[f"backbone.{k}"] = f"encoder_q.encoder.{inverse[id(v)]}"
+        names[f"key_backbone.{k}"] = f"encoder_k.encoder.{inverse[id(v)]}"
+    for ours_head, head in (("head_a", "fc1"), ("head_m", "fc2")):
+        for t in ("weight", "bias"):
+            names[f"{ours_head}.fc.{t}"] = f"encoder_q.{head}.2.{t}"
+            names[f"key_{ours_head}.fc.{t}"] = f"encoder_k.{head}.2.{t}"
+    return names
+
+
+def sampling_tv(official: dict[str, dict[str, float]], ours) -> dict[str, float]:
+    """Total variation distance between the official and our outcome distributions, per video length."""
+    report = {}
+    for n, dist in official.items():
+        mine = ours(int(n))
+        keys = set(dist) | set(mine)
+        report[n] = 0.5 * sum(abs(dist.get(k, 0.0) - mine.get(k, 0.0)) for k in keys)
+    return report
+
+
 def close(ref: Any, got: Any, rtol: float, atol: float = 0.0) -> float:
     """How far ``got`` is from ``ref`` in units of the tolerance ``rtol * |ref| + atol`` (<= 1 passes):
     a number, or a ``[norm, checksum]`` pair measured against the norm."""
@@ -451,7 +754,8 @@ def close(ref: Any, got: Any, rtol: float, atol: float = 0.0) -> float:
     return abs(ref - got) / (rtol * abs(ref) + atol or 1e-30)
 
 
-TOLERANCE = {"losses": (1e-5, 0.0), "grads": (1e-4, 1e-5), "update": (1e-4, 1e-5), "motion_weight": (1e-5, 0.0)}
+TOLERANCE = {"losses": (1e-5, 0.0), "grads": (1e-4, 1e-5), "update": (1e-4, 1e-5), "motion_weight": (1e-5, 0.0),
+             "queue": (1e-5, 0.0), "lr": (1e-9, 0.0)}
 """Per section: relative tolerance, and an absolute one as a fraction of the section's largest norm (for
 tensors that are zero but for rounding: the gradient of a convolution bias followed by BatchNorm)."""
 
@@ -475,18 +779,31 @@ def write(method: str, commit: str, files: list[str], blob: dict[str, Any], out:
     (out / f"{method}.json").write_text(json.dumps(blob, indent=1) + "\n")
 
 
-def prp_reference(path: Path, width: float | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def reference(method: str, path: Path, width: float | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The fixture of one method (every recipe's step; the sampler's outcome probabilities where the
+    method has them) and a report of how far ours is from it."""
+    recipes, base, official_step, our_step, sampling = METHOD_CASES[method]
     cases, report = [], {}
-    for recipe in PRP_RECIPES:
-        spec = PRP_SPEC | {"recipe": recipe} | ({"width": width} if width else {})
-        official = official_prp(path, spec)
-        report[recipe] = compare(official, ours_prp(spec)) | {"official_losses": official["losses"]}
+    for recipe, changes in recipes.items():
+        spec = base | changes | {"recipe": recipe} | ({"width": width} if width else {})
+        official = official_step(path, spec)
+        report[recipe] = compare(official, our_step(spec)) | {"official_losses": official["losses"]}
         cases.append({"case": spec, "official": official})
-    sampling = official_prp_sampling(path, PRP_LENGTHS)
-    report["sampling_tv"] = {n: 0.5 * sum(abs(p - ours_prp_sampling(int(n)).get(k, 0.0)) for k, p in dist.items())
-                             + 0.5 * sum(p for k, p in ours_prp_sampling(int(n)).items() if k not in dist)
-                             for n, dist in sampling.items()}
-    return {"steps": cases, "sampling": sampling}, report
+    blob = {"steps": cases}
+    if sampling is not None:
+        official_sampling, ours_sampling, lengths = sampling
+        blob["sampling"] = official_sampling(path, lengths)
+        report["sampling_tv"] = sampling_tv(blob["sampling"], ours_sampling)
+    return blob, report
+
+
+METHOD_CASES = {
+    "prp": (PRP_RECIPES, PRP_SPEC, official_prp, ours_prp, (official_prp_sampling, ours_prp_sampling, PRP_LENGTHS)),
+    "pace": (dict.fromkeys(PACE_RECIPES, {}), PACE_SPEC, official_pace, ours_pace,
+             (official_pace_sampling, ours_pace_sampling, PACE_LENGTHS)),
+    "rspnet": (RSPNET_RECIPES, RSPNET_SPEC, official_rspnet, ours_rspnet, None),
+}
+METHOD_FILES = {"prp": PRP_FILES, "pace": PACE_FILES, "rspnet": RSPNET_FILES}
 
 
 def main() -> None:
@@ -501,11 +818,11 @@ def main() -> None:
     args = parser.parse_args()
     commits = dict(c.split("=", 1) for c in args.commits)
     report = {}
-    for method, build, files in (("prp", prp_reference, PRP_FILES),):
+    for method, files in METHOD_FILES.items():
         path = getattr(args, method)
         if path is None:
             continue
-        blob, report[method] = build(path, args.width)
+        blob, report[method] = reference(method, path, args.width)
         if not args.dry_run:
             write(method, commit_of(path, commits.get(method)), files, blob, args.out)
     print(json.dumps(report, indent=1))

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import official_reference as ref  # noqa: E402
 
+from vssl_bench.data.sampling import restarting_clip  # noqa: E402
 from vssl_bench.methods.losses import chunk_motion_masks, motion_keyframes  # noqa: E402
 from vssl_bench.methods.prp import DilatedSampler  # noqa: E402
 
@@ -111,3 +112,41 @@ def test_motion_masks_follow_the_official_special_cases():
     m = chunk_motion_masks(half)
     assert torch.allclose(m[:, 1], torch.full_like(m[:, 1], 2.0))
     assert 1.9 < m[:, 0].max() <= 2.0 and 0.8 < m[:, 0].min() < 0.9  # upsampled from the pooled grid
+
+
+# --- Pace ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", range(2), ids=["r3d10", "c3d"])
+def test_pace_training_step_equals_the_official_one(case):
+    """``train.py``'s model, cross-entropy and SGD (lr 1e-3, momentum 0.9, wd 5e-3) on the same input:
+    the same loss, gradients and update as ours (full-width networks, small frames)."""
+    step = fixture("pace")["steps"][case]
+    assert_same_step(step["official"], ref.ours_pace(step["case"]))
+
+
+def test_pace_sampler_has_the_official_paces_and_clips():
+    """Exact probabilities of (pace, clip indices) for videos shorter and longer than a clip: the same
+    support and probabilities as the official ``__getitem__`` + ``loop_load_rgb``."""
+    for n, official in fixture("pace")["sampling"].items():
+        ours = ref.ours_pace_sampling(int(n))
+        assert ours.keys() == official.keys(), n
+        for key, p in official.items():
+            assert ours[key] == pytest.approx(p, rel=1e-9), (n, key)
+
+
+def test_pace_clip_restarts_at_the_first_frame():
+    """Past the end the official loader goes back to frame 1 (0 here), not on modulo the length."""
+    assert restarting_clip(95, 8, 4, 100).tolist() == [95, 99, 0, 4, 8, 12, 16, 20]
+    assert restarting_clip(5, 8, 4, 10).tolist() == [5, 9, 0, 4, 8, 0, 4, 8]
+
+
+# --- RSPNet --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", range(2), ids=["c3d", "r21d10"])
+def test_rspnet_training_step_equals_the_official_one(case):
+    """``MoCoDiffLossTwoFc`` over ``MultiTaskWrapper`` with ``Loss(margin=2.0)`` and the scaled SGD LR,
+    one process, one shuffle group: the same InfoNCE terms (same speed, other speed), margin ranking,
+    gradients, SGD update, momentum update of the key encoder (its BatchNorm statistics included) and
+    queue (contents and pointer) as ours."""
+    step = fixture("rspnet")["steps"][case]
+    assert_same_step(step["official"], ref.ours_rspnet(step["case"]))

@@ -1,8 +1,8 @@
 """Clip index arithmetic shared by the methods' samplers and the evaluation protocols. Pure: no I/O.
 
 A *clip* is an int64 array of 0-based frame indices. Videos shorter than a clip's span are handled by
-the papers' policy: indices wrap around to the start (Pace's ``loop_load_rgb``, RSPNet's looping
-``fallback_select``), so every index lies in ``[0, num_frames)``.
+the papers' policy: indices wrap around to the start (RSPNet's looping ``fallback_select``) or restart
+there (Pace's ``loop_load_rgb``), so every index lies in ``[0, num_frames)``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,17 @@ def strided_clip(start: int, length: int, stride: int, num_frames: int) -> np.nd
     if num_frames < 1:
         raise ValueError("a video needs at least one frame")
     return (start + stride * np.arange(length, dtype=np.int64)) % num_frames
+
+
+def restarting_clip(start: int, length: int, stride: int, num_frames: int) -> np.ndarray:
+    """``length`` indices from ``start`` every ``stride`` frames; past the end of the video the clip
+    restarts at frame 0 and goes on at the same stride (Pace's ``loop_load_rgb``), as often as needed."""
+    if num_frames < 1:
+        raise ValueError("a video needs at least one frame")
+    first = min(length, (num_frames - 1 - start) // stride + 1)  # frames before the first restart
+    period = (num_frames - 1) // stride + 1  # frames of one pass from frame 0
+    rest = (np.arange(length - first, dtype=np.int64) % period) * stride
+    return np.concatenate([start + stride * np.arange(first, dtype=np.int64), rest])
 
 
 def random_start(num_frames: int, span: int, rng: np.random.Generator) -> int:

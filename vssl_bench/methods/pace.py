@@ -1,9 +1,9 @@
 """Pace Prediction (Wang, Jiao, Liu, ECCV 2020).
 
 Pretext task, as in the official code: a clip of ``clip_len`` frames is sampled with a random pace
-p in {1, ..., max_pace} (every p-th frame) from a uniformly random start, wrapping around to the
-first frame when it runs past the end; the network classifies the pace (``max_pace`` classes) with
-cross-entropy. Augmentation: resize 128x171, random 112 crop, flip, and colour jitter
+p in {1, ..., max_pace} (every p-th frame) from a uniformly random start; when the next frame would
+lie past the end the clip restarts at the first frame, at the same pace. The network classifies the
+pace (``max_pace`` classes) with cross-entropy. Augmentation: resize 128x171, random 112 crop, flip, and colour jitter
 (0.8, 0.8, 0.8, 0.2) with p = 0.8 redrawn for every frame so colour cannot reveal the pace; the
 input is BGR in 0..255 without normalisation (OpenCV frames).
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vssl_bench.data.sampling import strided_clip
+from vssl_bench.data.sampling import restarting_clip
 from vssl_bench.errors import ConfigError
 from vssl_bench.methods.base import PretextMethod
 from vssl_bench.methods.heads import LinearHead
@@ -35,7 +35,9 @@ PACE_AUGMENT: dict[str, Any] = {"crop": "random", "flip_p": 0.5, "jitter": (0.8,
 
 @dataclass(frozen=True)
 class PaceSampler:
-    """``num_clips`` clips, each with its own pace; target ``pace`` = pace - 1 per clip."""
+    """``num_clips`` clips, each with its own pace; target ``pace`` = pace - 1 per clip. The start is
+    uniform over all frames and the clip restarts at frame 0 past the end (``restarting_clip``), as the
+    official ``loop_load_rgb``."""
 
     clip_len: int = 16
     max_pace: int = 4
@@ -47,7 +49,7 @@ class PaceSampler:
             paces = rng.choice(np.arange(1, self.max_pace + 1), size=self.num_clips, replace=False)
         else:
             paces = rng.integers(1, self.max_pace + 1, size=self.num_clips)
-        clips = [strided_clip(int(rng.integers(0, num_frames)), self.clip_len, int(p), num_frames) for p in paces]
+        clips = [restarting_clip(int(rng.integers(0, num_frames)), self.clip_len, int(p), num_frames) for p in paces]
         return clips, {"pace": (paces - 1).astype(np.int64)}
 
 

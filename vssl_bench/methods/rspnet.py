@@ -117,11 +117,10 @@ class RSPNet(PretextMethod):
         features = self.encode(video[:, 0])
         q_a, q_m = self.head_a(features), self.head_m(features)
         with torch.no_grad():
-            for target, online in ((self.key_backbone, self.backbone), (self.key_head_a, self.head_a),
-                                   (self.key_head_m, self.head_m)):
-                ema_update(target, online, hp.key_momentum)
+            ema_update(((self.key_backbone, self.backbone), (self.key_head_a, self.head_a),
+                        (self.key_head_m, self.head_m)), hp.key_momentum)
+            kn_a, kn_m = self._keys(video[:, 2])  # k- first, as the official code (the key BN statistics)
             k_a, k_m = self._keys(video[:, 1])
-            kn_a, kn_m = self._keys(video[:, 2])
         negatives = self.queue.features.clone().detach()
         ce_same, logits = info_nce(q_a, k_a, negatives, hp.temperature)
         ce_other, _ = info_nce(q_a, kn_a, negatives, hp.temperature)
