@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vssl_bench.bench import record_panels
+from vssl_bench.bench import paper_tables, record_panels
+from vssl_bench.bench.leaderboard import DATA_NAMES
 from vssl_bench.bench.records import kind_and_protocol, read_record
 
-CLASSES = {"synthetic": 8, "ucf101": 101, "hmdb51": 51}  # chance of a downstream top-1 is 1/classes
 KIND_ORDER = ("pretrain", "finetune", "retrieval")
 
 
@@ -26,7 +26,8 @@ def _pct(v: Any) -> str:
 
 
 def _chance(dataset: str) -> str:
-    return f"chance {100 / CLASSES[dataset]:.1f}" if dataset in CLASSES else ""
+    level = paper_tables.chance(DATA_NAMES.get(dataset, dataset), "Top-1 Accuracy")
+    return f"chance {level:.1f}" if level is not None else ""
 
 
 def pretext_result(work: Path, cell: str, method: str, config: dict[str, Any] | None) -> str:
