@@ -134,7 +134,9 @@ def test_momentum_encoders_follow_parameters_and_keep_their_own_batchnorm_statis
     online(torch.randn(2, 3, 2, 4, 4) * 5 + 3)  # the online statistics move
     with torch.no_grad():
         online[0].weight.add_(1.0)
-    ema_update(target, online, 0.9)
+    expected = [t.detach().clone().mul_(0.9).add_(o.detach(), alpha=0.1) for t, o in zip(target.parameters(), online.parameters())]
+    ema_update([(target, online)], 0.9)
+    assert all(torch.equal(t, e) for t, e in zip(target.parameters(), expected))  # the per-tensor update, exactly
     assert torch.equal(target[1].running_mean, torch.zeros(4))
     assert not torch.equal(online[1].running_mean, torch.zeros(4))
     assert torch.allclose(target[0].weight, online[0].weight - 0.9)  # 0.9 w + 0.1 (w + 1)

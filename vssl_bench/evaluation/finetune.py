@@ -22,6 +22,7 @@ from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import load_backbone
 from vssl_bench.evaluation.distributed import first_occurrence
+from vssl_bench.methods.optim import make_optimizer
 
 
 class FineTuner(pl.LightningModule):
@@ -150,10 +151,7 @@ class FineTuner(pl.LightningModule):
     def configure_optimizers(self):
         hp = self.hparams
         params = [p for p in self.parameters() if p.requires_grad]
-        if hp.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        else:
-            opt = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+        opt = make_optimizer(hp.optimizer, params, hp.lr, hp.momentum, hp.weight_decay)
         epochs = max(1, self.trainer.max_epochs or 1)
         if hp.schedule == "cosine":
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=hp.lr * hp.eta_min_ratio)

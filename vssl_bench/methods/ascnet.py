@@ -60,9 +60,8 @@ class ASCNet(PretextMethod):
         pred_a = self.predict_a(self.project_a(features))
         pred_m = self.predict_m(self.project_m(features))
         with torch.no_grad():
-            for target, online in ((self.target_backbone, self.backbone), (self.target_a, self.project_a),
-                                   (self.target_m, self.project_m)):
-                ema_update(target, online, hp.target_momentum)
+            ema_update(((self.target_backbone, self.backbone), (self.target_a, self.project_a),
+                        (self.target_m, self.project_m)), hp.target_momentum)
             t_feat = self.target_backbone(clips)
             t_a = torch.nn.functional.normalize(self.target_a(t_feat).float(), dim=1)
             t_m = torch.nn.functional.normalize(self.target_m(t_feat).float(), dim=1)

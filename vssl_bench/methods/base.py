@@ -20,6 +20,7 @@ from vssl_bench.backbones import build_backbone, check_training_precision
 from vssl_bench.data.sampling import ClipSampler
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.errors import ConfigError
+from vssl_bench.methods.optim import make_optimizer
 
 
 class PretextMethod(pl.LightningModule):
@@ -153,11 +154,7 @@ class PretextMethod(pl.LightningModule):
         groups = [{"params": [p for p in params if id(p) not in head], "lr": lr}]
         if head:
             groups.append({"params": [p for p in params if id(p) in head], "lr": lr * self.head_lr_mult})
-        if hp.optimizer == "sgd":
-            opt = torch.optim.SGD(groups, lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay,
-                                  nesterov=hp.nesterov)
-        else:
-            opt = torch.optim.Adam(groups, lr=lr, weight_decay=hp.weight_decay)
+        opt = make_optimizer(hp.optimizer, groups, lr, hp.momentum, hp.weight_decay, hp.nesterov)
         epochs = max(1, self.trainer.max_epochs or 1) if self.trainer else 1
         warmup, milestones = hp.warmup_epochs, hp.milestones or []
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 
 import torch
 import torch.distributed as dist
@@ -44,11 +45,19 @@ def momentum_copy(module: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """Parameters only, as MoCo's and BYOL's code: the target's BatchNorm runs in training mode on its
-    own batches and keeps its own running statistics."""
-    for t, o in zip(target.parameters(), online.parameters()):
-        t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
+@torch.no_grad()
+def ema_update(pairs: Iterable[tuple[nn.Module, nn.Module]], momentum: float) -> None:
+    """``target = momentum * target + (1 - momentum) * online`` for every (target, online) pair of
+    modules, in two fused multi-tensor kernels rather than two per parameter. Parameters only, as MoCo's
+    and BYOL's code: the targets' BatchNorm runs in training mode on its own batches and keeps its own
+    running statistics."""
+    targets: list[torch.Tensor] = []
+    onlines: list[torch.Tensor] = []
+    for target, online in pairs:
+        targets += list(target.parameters())
+        onlines += [p.detach() for p in online.parameters()]
+    torch._foreach_mul_(targets, momentum)
+    torch._foreach_add_(targets, onlines, alpha=1 - momentum)
 
 
 def world_size() -> int:
