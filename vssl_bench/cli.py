@@ -1,4 +1,11 @@
-"""The ``vssl-bench`` command. No logic of its own: it maps sub-commands to functions."""
+"""The ``vssl-bench`` command: sub-commands are the functions in ``bench/commands.py`` and
+``data/commands.py``, parsed by jsonargparse from their signatures.
+
+What is here besides that table rewrites the command line as people type it into what jsonargparse
+reads: ``--config RECIPE`` (jsonargparse keeps ``--config`` for its own files) becomes ``--recipe``;
+``data transcode SRC DST`` takes positionals; ``--data-root`` is ``--data_root``; a boolean option
+given alone means true. Errors a user can cause print one line and exit 2.
+"""
 
 from __future__ import annotations
 
