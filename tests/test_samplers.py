@@ -65,3 +65,14 @@ def test_prp_reconstruction_targets_are_the_skipped_frames():
 def test_short_videos_loop_inside_the_video():
     (inputs, between, *_), _ = DilatedSampler(16, (8,))(30, np.random.default_rng(0))
     assert inputs.max() < 30 and between.max() < 30
+
+
+def test_one_evaluation_clip_is_the_centre_clip_as_rspnets_evenncrop():
+    """RSPNet validates each fine-tuning epoch on one centre clip ((frames - needed) // 2); that pass
+    decides which epoch ``best_test`` keeps. Several clips spread from the first frame to the last."""
+    from vssl_bench.data.sampling import even_starts
+
+    assert even_starts(100, 16, 1).tolist() == [42]
+    assert even_starts(101, 16, 1).tolist() == [42]
+    assert even_starts(10, 16, 1).tolist() == [0]  # shorter than a clip: looped from the start
+    assert even_starts(100, 16, 3).tolist() == [0, 42, 84]

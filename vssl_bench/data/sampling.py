@@ -51,8 +51,11 @@ def prp_start(num_frames: int, span: int, rng: np.random.Generator) -> int:
 
 
 def even_starts(num_frames: int, span: int, count: int) -> np.ndarray:
-    """``count`` starts spread evenly so the clips cover the video (RSPNet's ``EvenNCrop``)."""
+    """``count`` starts spread evenly so the clips cover the video, first to last; one clip is the
+    centre clip (RSPNet's ``EvenNCrop``: ``(num_frames - span) // 2``, its per-epoch validation clip)."""
     last = max(num_frames - span, 0)
+    if count == 1:
+        return np.asarray([last // 2], dtype=np.int64)
     return np.linspace(0, last, count).round().astype(np.int64)
 
 
