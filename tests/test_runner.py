@@ -240,7 +240,9 @@ def test_cells_outside_the_papers_say_so_in_the_recipe_and_the_leaderboard(tmp_p
     paper_cells = {c for name in ("rspnet", "pace", "prp", "ascnet") for c in grid(name)}
     for cell in grid("all"):
         recipe = load_recipe(experiments_dir().parent / cell.recipe)
-        in_paper = cell in paper_cells and not (cell.method == "pace" and cell.pretrain_data == "kinetics400")
+        # Pace's K400 row has no official schedule; Pace's S3D-G is a network of its own, not the one we build
+        substitutes = cell.method == "pace" and (cell.pretrain_data == "kinetics400" or cell.backbone == "s3dg")
+        in_paper = cell in paper_cells and not substitutes
         assert bool(recipe.extrapolated) == (not in_paper), cell
     write_record(tmp_path / "runs" / "c" / "ft.json",
                  {**_finetune_record(1, 50.0), "extrapolated": "RSPNet reports R3D-18, not R3D-10"})
