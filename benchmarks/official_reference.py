@@ -354,7 +354,8 @@ RSPNET_RECIPES = {"experiments/rspnet/c3d_k400.yaml": {},
                   "experiments/rspnet/r21d10_k400.yaml": {"width": 1.0, "input_size": [32, 8, 8]}}
 """Per recipe, changes to ``RSPNET_SPEC``. R(2+1)D runs at full width on small frames: narrowing the
 official definition would not narrow its (2+1)D intermediate widths the way ours are computed."""
-RSPNET_FILES = ["moco/builder_diffspeed_diffloss.py", "moco/split_wrapper.py", "moco/__init__.py", "pretrain.py",
+RSPNET_FILES = ["moco/builder_diffspeed_diffloss.py", "datasets/classification/video.py",
+                "datasets/transforms_video/transforms_temporal.py", "moco/split_wrapper.py", "moco/__init__.py", "pretrain.py",
                 "framework/utils/environment.py", "config/pretrain/moco-train-base.jsonnet",
                 "config/optimizer/sgd.libsonnet", "models/c3d.py", "models/r2plus1d_vcop.py"]
 RSPNET_SPEC = {"width": 0.125, "seed": 0, "input_seed": 3, "shuffle_seed": 4, "batch": 4, "input_size": [32, 32, 32],
@@ -418,6 +419,26 @@ def ours_rspnet(spec: dict[str, Any]) -> dict[str, Any]:
             "queue": summarize({"features": model.queue.features}) | {"pointer": [int(model.queue.pointer)] * 2}}
 
 
+RSPNET_LENGTHS = [20, 32, 33, 40, 50]  # shorter than a window, exactly one, one more, longer
+
+
+def rspnet_key(fast: int, q: np.ndarray, k: np.ndarray, k_neg: np.ndarray) -> str:
+    return f"{fast}:{zlib.crc32(np.concatenate([q, k, k_neg]).astype(np.int64).tobytes()):08x}"
+
+
+def ours_rspnet_sampling(num_frames: int) -> dict[str, float]:
+    """Exact probabilities of our RSPNet sampler's (speed, q, k, k-) for one video."""
+    from vssl_bench.methods.rspnet import TwoSpeedSampler
+
+    sampler = TwoSpeedSampler(16, 2)
+
+    def program(draw) -> str:
+        (q, k, k_neg), targets = sampler(num_frames, Draws.numpy_like(draw))
+        return rspnet_key(targets["speed"], q, k, k_neg)
+
+    return Draws().run(program)
+
+
 # --- the official side (needs the checkout) ---------------------------------------------------------------
 
 def narrowed_nn(width: float) -> types.ModuleType:
@@ -435,7 +456,7 @@ def narrowed_nn(width: float) -> types.ModuleType:
     return proxy
 
 
-STUBS = ("cv2", "skvideo", "skvideo.io", "ffmpeg", "matplotlib", "matplotlib.pyplot", "tensorboardX", "tqdm")
+STUBS = ("cv2", "skvideo", "skvideo.io", "ffmpeg", "matplotlib", "matplotlib.pyplot", "tensorboardX", "tqdm", "pyhocon")
 
 
 @contextmanager
@@ -656,9 +677,7 @@ def official_rspnet(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
     if not dist.is_initialized():
         with tempfile.NamedTemporaryFile(delete=False) as f:
             dist.init_process_group("gloo", init_method=f"file://{f.name}", rank=0, world_size=1)
-    with official_code(path, ("models", "moco", "framework", "datasets", "utils", "arguments", "pyhocon")):
-        sys.modules["pyhocon"] = types.ModuleType("pyhocon")
-        sys.modules["pyhocon"].ConfigTree = sys.modules["pyhocon"].ConfigFactory = object
+    with official_code(path, ("models", "moco", "framework", "datasets", "utils", "arguments")):
         builder = importlib.import_module("moco.builder_diffspeed_diffloss")
         wrapper = importlib.import_module("moco.split_wrapper")
         environment = importlib.import_module("framework.utils.environment")
@@ -736,6 +755,49 @@ def rspnet_names(model) -> dict[str, str]:
     return names
 
 
+def official_rspnet_sampling(path: Path, lengths: list[int]) -> dict[str, dict[str, float]]:
+    """Exact probabilities of (speed, q, k, k-) for one video as the official code makes them:
+    ``VideoDataset.__getitem__`` draws two windows with ``RandomStrideCrop(32)`` (``random.randint``
+    replaced by the enumerating draw; the reader reports the length and returns frame numbers), then
+    ``MoCoDiffLossTwoFc._diff_speed`` plays half the batch fast: for one video a fair coin (its
+    ``randperm`` split is symmetric), q = window 1 and k = window 2 at that speed (1x: the first 16 frames;
+    2x: every second frame), k- = window 2 at the other."""
+    out = {}
+    with official_code(path, ("datasets", "decord")):
+        lengths_now = {}
+
+        class Reader:
+            def __init__(self, *a, **k) -> None:
+                pass
+
+            def __len__(self) -> int:
+                return lengths_now["n"]
+
+            def get_batch(self, indices) -> torch.Tensor:
+                return torch.as_tensor(np.asarray(indices))
+
+        sys.modules["decord"] = types.SimpleNamespace(VideoReader=Reader, bridge=types.SimpleNamespace(
+            set_bridge=lambda name: None))
+        temporal = importlib.import_module("datasets.transforms_video.transforms_temporal")
+        video = importlib.import_module("datasets.classification.video")
+        crop = temporal.RandomStrideCrop(32, strides=[{"stride": 1, "weight": 1}])
+        dataset = video.VideoDataset([video.Sample("v.mp4", 0)], temporal_transform=crop,
+                                     spatial_transform=lambda clip: clip, num_clips_per_sample=2)
+        for n in lengths:
+            lengths_now["n"] = n
+
+            def program(draw) -> str:
+                temporal.random = types.SimpleNamespace(randint=lambda a, b: draw(a, b + 1), random=lambda: 0.5)
+                (w1, w2), _ = dataset[0]
+                fast = draw(0, 2)
+                slow_idx, fast_idx = np.arange(16), np.arange(0, 32, 2)
+                speed, other = (fast_idx, slow_idx) if fast else (slow_idx, fast_idx)
+                return rspnet_key(fast, w1.numpy()[speed], w2.numpy()[speed], w2.numpy()[other])
+
+            out[str(n)] = Draws().run(program)
+    return out
+
+
 def sampling_tv(official: dict[str, dict[str, float]], ours) -> dict[str, float]:
     """Total variation distance between the official and our outcome distributions, per video length."""
     report = {}
@@ -801,7 +863,8 @@ METHOD_CASES = {
     "prp": (PRP_RECIPES, PRP_SPEC, official_prp, ours_prp, (official_prp_sampling, ours_prp_sampling, PRP_LENGTHS)),
     "pace": (dict.fromkeys(PACE_RECIPES, {}), PACE_SPEC, official_pace, ours_pace,
              (official_pace_sampling, ours_pace_sampling, PACE_LENGTHS)),
-    "rspnet": (RSPNET_RECIPES, RSPNET_SPEC, official_rspnet, ours_rspnet, None),
+    "rspnet": (RSPNET_RECIPES, RSPNET_SPEC, official_rspnet, ours_rspnet,
+               (official_rspnet_sampling, ours_rspnet_sampling, RSPNET_LENGTHS)),
 }
 METHOD_FILES = {"prp": PRP_FILES, "pace": PACE_FILES, "rspnet": RSPNET_FILES}
 

@@ -150,3 +150,14 @@ def test_rspnet_training_step_equals_the_official_one(case):
     queue (contents and pointer) as ours."""
     step = fixture("rspnet")["steps"][case]
     assert_same_step(step["official"], ref.ours_rspnet(step["case"]))
+
+
+def test_rspnet_sampler_has_the_official_windows_and_speeds():
+    """Exact probabilities of (speed, q, k, k-) for one video, shorter than a window, exactly one, and
+    longer: the official ``RandomStrideCrop`` windows (looping a short video) cut at the official speeds.
+    The official speed is half of each batch, here a coin per video: the same for any one video."""
+    for n, official in fixture("rspnet")["sampling"].items():
+        ours = ref.ours_rspnet_sampling(int(n))
+        assert ours.keys() == official.keys(), n
+        for key, p in official.items():
+            assert ours[key] == pytest.approx(p, rel=1e-9), (n, key)
