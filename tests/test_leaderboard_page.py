@@ -164,6 +164,9 @@ def test_3_one_filter_state_for_every_section_and_open_scrolls_to_the_first_matc
     panel = opened_panel(dom)
     assert "pace-r3d10-ucf101-quick" in panel  # the record of the first Pace row, not of random init
     assert seen["scrollY"] > 0 and -1 <= seen["openedTop"] < seen["height"] / 2  # scrolled into view
+    dom, _ = render(site, "?scale=paper&source=reproduced", tmp=tmp_path / "profile3")
+    notes = re.findall(r'<p class="footnote"[^>]*>', dom)
+    assert notes and all("hidden" in n for n in notes)  # a footnote goes with its row
     dom, _ = render(site, "?method=ascnet", tmp=tmp_path / "profile2")
     assert re.search(r'<section class="scale-group" data-scale="quick" hidden', dom)
     assert re.search(r'<section class="ptable" id="paper-nn-retrieval-ucf101"[^>]*hidden', dom)

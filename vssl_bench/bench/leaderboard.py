@@ -588,6 +588,7 @@ function applyFilters() {  // one filter state for every section
     const next = tr.nextElementSibling;
     if (tr.hidden && next && next.classList.contains('panel')) next.remove();
   }
+  for (const note of document.querySelectorAll('p.footnote')) note.hidden = !matches(s, note.dataset);  // with its row
   for (const sec of document.querySelectorAll('section.ptable')) {
     sec.hidden = !sec.querySelector('tbody tr:not(.panel):not([hidden])');
   }

@@ -362,7 +362,9 @@ def html_section(sec: Section) -> str:
                 badge = (f'<br><span class="delta {c.judgement}">{html.escape(c.delta)}</span>' if c.delta else "")
                 cells.append(f'<td class="num" title="{html.escape(c.title)}">{html.escape(c.value)}{badge}</td>')
         body.append(f"<tr {attrs}>{''.join(cells)}</tr>")
-    notes = "".join(f'<p class="footnote">† {html.escape(ln.model)}: {html.escape(ln.remark)}</p>'
+    notes = "".join(f'<p class="footnote" data-scale="{ln.scale}" data-method="{html.escape(ln.method)}" '
+                    f'data-source="reported" data-text="{html.escape(ln.model.lower())}">'
+                    f"† {html.escape(ln.model)}: {html.escape(ln.remark)}</p>"
                     for ln in sec.lines if ln.kind == "reported" and len(ln.remark) >= 60)
     return (f'<section class="ptable" id="{sec.anchor}" data-scale="{sec.scale}" data-protocol="{sec.protocol}">'
             f"<h3>{html.escape(sec.title)}</h3><p class=\"caption\">{html.escape(caption(sec))}</p>"
