@@ -161,3 +161,39 @@ def test_rspnet_sampler_has_the_official_windows_and_speeds():
         assert ours.keys() == official.keys(), n
         for key, p in official.items():
             assert ours[key] == pytest.approx(p, rel=1e-9), (n, key)
+
+
+# --- ASCNet (no official code: the paper's equations on hand-computed cases) ----------------------------
+
+def test_ascnet_appearance_loss_is_the_squared_distance_of_normalised_embeddings():
+    """ACP: L_a = || a'_j / |a'_j| - a_j / |a_j| ||^2 (BYOL form, 2 - 2 cos)."""
+    from vssl_bench.methods.losses import normalized_l2
+
+    pred = torch.tensor([[3.0, 4.0], [1.0, 1.0], [1.0, 0.0]])
+    target = torch.tensor([[4.0, -3.0], [2.0, 2.0], [-5.0, 0.0]])
+    assert normalized_l2(pred, target).tolist() == pytest.approx([2.0, 0.0, 4.0])
+
+
+def test_ascnet_speed_consistency_pulls_towards_the_most_similar_same_speed_clip_of_another_video():
+    """SCP: for each clip, the bank entry of *another video* at the *same speed* with the most similar
+    appearance (top-1 cosine) gives the speed target; L_m = || m'_j - m_j ||^2 on normalised vectors,
+    averaged over the clips that found one. Hand-built bank of four entries (appearance | speed):"""
+    from vssl_bench.methods import METHODS
+
+    torch.manual_seed(0)
+    model = METHODS["ascnet"](backbone="r3d10", backbone_width=0.125, proj_dim=2, hidden_dim=4, bank_size=4)
+    model.bank.features.copy_(torch.tensor([
+        [1.0, 0.0, 0.0, 1.0],  # speed 0, video 7: same speed, other video, most similar to query 0
+        [1.0, 0.0, 1.0, 0.0],  # speed 1, video 8: as similar, but the other speed
+        [0.6, 0.8, 1.0, 0.0],  # speed 0, video 9: the best match of query 1
+        [1.0, 0.0, -1.0, 0.0],  # speed 0, video 1: query 0's own video
+    ]))
+    model.bank.tags.copy_(torch.tensor([[0, 7], [1, 8], [0, 9], [0, 1]]))
+    t_a = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    pred_m = torch.tensor([[0.0, 2.0], [0.0, 3.0], [5.0, 5.0]])
+    speeds, videos = torch.tensor([0, 0, 1]), torch.tensor([1, 2, 8])
+    loss, matched = model._speed_consistency(pred_m, t_a, speeds, videos)
+    # query 0 -> entry 0: m' = (0, 1) = m, 0; query 1 -> entry 2: |(0, 1) - (1, 0)|^2 = 2; query 2: no
+    # speed-1 clip of another video, left out
+    assert loss.item() == pytest.approx((0.0 + 2.0) / 2)
+    assert matched.item() == pytest.approx(2 / 3)
