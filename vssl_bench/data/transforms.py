@@ -14,6 +14,7 @@ The order of the four jitter operations is shuffled once per batch.
 from __future__ import annotations
 
 import math
+import random
 from typing import Literal
 
 import torch
@@ -69,6 +70,12 @@ class ClipAugment(nn.Module):
         self.jitter_per_frame, self.grayscale_p, self.normalize = jitter_per_frame, grayscale_p, normalize
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1), persistent=False)
+        # colour constants live on the module's device: building them per call would copy host -> device
+        # (a synchronising copy on a GPU) in every step
+        to_yiq = torch.tensor(_RGB_TO_YIQ, dtype=torch.float64)
+        self.register_buffer("gray", torch.tensor(_GRAY).view(3, 1, 1), persistent=False)
+        self.register_buffer("rgb_to_yiq", to_yiq.float(), persistent=False)
+        self.register_buffer("yiq_to_rgb", torch.linalg.inv(to_yiq).float(), persistent=False)
 
     @torch.no_grad()
     def forward(self, video: torch.Tensor, share: list[int] | None = None) -> torch.Tensor:
@@ -96,7 +103,7 @@ class ClipAugment(nn.Module):
             x = self._jitter(x, draw, t)
         if self.grayscale_p > 0:
             gray = draw(()) < self.grayscale_p
-            x = torch.where(gray.view(k, 1, 1, 1, 1), _gray(x).expand_as(x), x)
+            x = torch.where(gray.view(k, 1, 1, 1, 1), _gray(x, self.gray).expand_as(x), x)
         x = x.transpose(1, 2)  # (K, C, T, S, S)
         if self.normalize == "imagenet":
             x = (x - self.mean) / self.std
@@ -128,8 +135,8 @@ class ClipAugment(nn.Module):
         if self.crop == "center_square":
             side = float(min(h, w))
             x0, y0 = (w - side) / 2, (h - side) / 2
-            return torch.tensor([[x0, y0, x0 + side, y0 + side]], device=device).expand(k, 4)
-        return torch.tensor([[0.0, 0.0, float(w), float(h)]], device=device).expand(k, 4)
+            return _fixed_boxes(k, (x0, y0, x0 + side, y0 + side), device)
+        return _fixed_boxes(k, (0.0, 0.0, float(w), float(h)), device)
 
     def _jitter(self, x: torch.Tensor, draw, t: int) -> torch.Tensor:
         k = x.shape[0]
@@ -143,7 +150,7 @@ class ClipAugment(nn.Module):
         }
         apply = (draw((tf,)) < self.jitter_p).view(k, tf, 1, 1, 1)
         jittered = x
-        for op in torch.randperm(4).tolist():
+        for op in random.sample(range(4), 4):  # a host-side draw (seeded with the run), no device read
             name = ("brightness", "contrast", "saturation", "hue")[op]
             f = factors[name]
             if f is None:
@@ -152,27 +159,30 @@ class ClipAugment(nn.Module):
             if name == "brightness":
                 jittered = (jittered * f).clamp(0, 1)
             elif name == "contrast":
-                mean = _gray(jittered).mean(dim=(-3, -2, -1), keepdim=True)
+                mean = _gray(jittered, self.gray).mean(dim=(-3, -2, -1), keepdim=True)
                 jittered = (mean + f * (jittered - mean)).clamp(0, 1)
             elif name == "saturation":
-                gray = _gray(jittered)
+                gray = _gray(jittered, self.gray)
                 jittered = (gray + f * (jittered - gray)).clamp(0, 1)
             else:
-                jittered = _rotate_hue(jittered, f * 2 * math.pi)
+                jittered = _rotate_hue(jittered, f * 2 * math.pi, self.rgb_to_yiq, self.yiq_to_rgb)
         return torch.where(apply, jittered, x)
 
 
-def _gray(x: torch.Tensor) -> torch.Tensor:
-    """Luma of ``(..., 3, H, W)`` frames, keeping a channel axis of size 1."""
-    weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(3, 1, 1)
-    return (x * weights).sum(dim=-3, keepdim=True)
+def _fixed_boxes(k: int, box: tuple[float, float, float, float], device: torch.device) -> torch.Tensor:
+    """The same ``(x0, y0, x1, y1)`` box for ``k`` clips, filled on the device (no host copy)."""
+    return torch.stack([torch.full((k,), float(v), device=device) for v in box], 1)
 
 
-def _rotate_hue(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    to_yiq = torch.tensor(_RGB_TO_YIQ, device=x.device, dtype=x.dtype)
-    yiq = torch.einsum("ij,...jhw->...ihw", to_yiq, x)
+def _gray(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Luma of ``(..., 3, H, W)`` frames, keeping a channel axis of size 1 (``weights``: (3, 1, 1))."""
+    return (x * weights.to(x.dtype)).sum(dim=-3, keepdim=True)
+
+
+def _rotate_hue(x: torch.Tensor, angle: torch.Tensor, to_yiq: torch.Tensor, to_rgb: torch.Tensor) -> torch.Tensor:
+    yiq = torch.einsum("ij,...jhw->...ihw", to_yiq.to(x.dtype), x)
     cos, sin = torch.cos(angle), torch.sin(angle)
     i, q = yiq[..., 1:2, :, :], yiq[..., 2:3, :, :]
     yiq = torch.cat([yiq[..., 0:1, :, :], cos * i - sin * q, sin * i + cos * q], dim=-3)
-    rgb = torch.einsum("ij,...jhw->...ihw", torch.linalg.inv(to_yiq), yiq)
+    rgb = torch.einsum("ij,...jhw->...ihw", to_rgb.to(x.dtype), yiq)
     return rgb.clamp(0, 1)

@@ -89,8 +89,7 @@ class ASCNet(PretextMethod):
         allowed = (tags[None, :, 0] == speeds[:, None]) & (tags[None, :, 1] != videos[:, None])
         sim = (t_a @ bank_a.T).masked_fill(~allowed, float("-inf"))
         best = sim.argmax(1)
-        has = allowed.any(1)
-        if not has.any():
-            return pred_m.sum() * 0.0, has.float().mean()
-        loss = normalized_l2(pred_m[has], bank_m[best[has]]).mean()
-        return loss, has.float().mean()
+        has = allowed.any(1).float()  # rows with no same-speed video in the bank weigh nothing
+        per_row = normalized_l2(pred_m, bank_m[best])
+        loss = (per_row * has).sum() / has.sum().clamp(min=1.0)  # a weighted mean: no host read of ``has``
+        return loss, has.mean()

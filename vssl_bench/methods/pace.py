@@ -102,5 +102,6 @@ def _supervised_nce(z: torch.Tensor, groups: torch.Tensor, temperature: float) -
     sim = sim.masked_fill(eye, float("-inf"))
     positive = (groups[:, None] == groups[None, :]) & ~eye
     log_prob = sim.log_softmax(1).masked_fill(~positive, 0.0)
-    has = positive.any(1)
-    return -(log_prob.sum(1)[has] / positive.sum(1)[has]).mean()
+    has = positive.any(1).float()  # rows without a positive weigh nothing (a weighted mean, no host read)
+    per_row = log_prob.sum(1) / positive.sum(1).clamp(min=1)
+    return -(per_row * has).sum() / has.sum().clamp(min=1.0)

@@ -106,6 +106,8 @@ class PRP(PretextMethod):
         self.rate_fc = nn.Linear(dim, len(rates))
         self.decoder = FrameRateDecoder(dim)
         self.head_lr_mult = fc_lr_mult
+        # the rates on the module's device (indexed by the rate label in every step, without a host copy)
+        self.register_buffer("rate_values", torch.tensor(rates), persistent=False)
 
     @property
     def sampler(self) -> DilatedSampler:
@@ -156,6 +158,6 @@ class PRP(PretextMethod):
         slots = max(self.hparams.rates)
         keyframes = motion.transpose(1, 2).reshape(b, c, m * t, h, w)[:, :, :4 * slots]
         masks = chunk_motion_masks(keyframes.reshape(b, c, slots, 4, h, w))  # (B, C, slots, H, W)
-        s = torch.as_tensor(self.hparams.rates, device=motion.device)[rate]
+        s = self.rate_values[rate]
         chunk = torch.arange(frames, device=motion.device)[None] * s[:, None] // frames  # (B, frames)
         return masks.gather(2, chunk[:, None, :, None, None].expand(b, c, frames, h, w))
