@@ -52,12 +52,15 @@ def test_cell_writes_records_resumes_and_builds_the_leaderboard(tmp_path, synthe
     assert {r["stage"]: r["started"] for r in load_records(tmp_path / "runs")} == stamps
 
     out = write_leaderboard(tmp_path)
-    tables = json.loads(out["json"].read_text())
-    assert {t["task"] for t in tables} == {"Self-Supervised Action Recognition", "Self-supervised Video Retrieval",
-                                           "Self-Supervised Action Recognition Linear"}  # the probe on the same features
+    tables = json.loads(out["json"].read_text())  # the Papers-With-Code export: the papers' rows, no synthetic ones
+    assert {t["task"] for t in tables} == {"Self-Supervised Action Recognition", "Self-Supervised Video Retrieval"}
     rows = [row for t in tables for d in t["datasets"] for row in d["sota"]["rows"]]
     assert any(r["model_name"] == "RSPNet (S3D-G, K400)" and r["metrics"]["Top-1 Accuracy"] == "89.9" for r in rows)
-    assert any("reproduced" in r["model_name"] for r in rows)
+    assert not any("quick scale" in r["model_name"] for r in rows)
+    quick = json.loads(out["json_quick"].read_text())  # the quick rows, in a file of their own
+    assert "Self-Supervised Action Recognition Linear" in {t["task"] for t in quick}  # the probe on the same features
+    quick_rows = [row for t in quick for d in t["datasets"] for row in d["sota"]["rows"]]
+    assert quick_rows and all("[reproduced, quick scale" in r["model_name"] for r in quick_rows)
     assert "Pace (R3D-10, Synthetic)" in out["md"].read_text()
     assert "const DATA" in out["html"].read_text()
 
