@@ -75,5 +75,14 @@ def test_a_method_missing_from_the_catalog_is_refused_by_name(tmp_path):
     spec = yaml.safe_load((experiments_dir() / "pace" / "r3d10_ucf101.yaml").read_text())
     spec["method"] = "flip"
     (tmp_path / "flip.yaml").write_text(yaml.safe_dump(spec))
-    with pytest.raises(ConfigError, match=r"recipe\.method: 'flip' is not allowed; use one of rspnet, pace"):
+    with pytest.raises(ConfigError, match=r"recipe\.method: 'flip' is not allowed; use one of prp, pace, rspnet, ascnet"):
         load_recipe(tmp_path / "flip.yaml")
+
+
+def test_the_tables_name_a_catalog_method_and_the_page_filters_by_it(flip_method, tmp_path):
+    from vssl_bench.bench.leaderboard import model_name, write_leaderboard
+
+    assert model_name("flip", "r3d10", "ucf101") == "Flip (R3D-10, UCF101)"
+    (tmp_path / "reported.yaml").write_text((experiments_dir().parent / "results" / "reported.yaml").read_text())
+    page = write_leaderboard(tmp_path)["html"].read_text()
+    assert '<option value="flip">Flip</option>' in page and '<option value="scratch">Random init</option>' in page

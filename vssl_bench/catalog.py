@@ -44,13 +44,13 @@ class Dataset:
 
 BASELINE = Method("scratch", "Random init", "", "none")  # the random-init rows: no pretraining
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("rspnet", "RSPNet", "vssl_bench.methods.rspnet:RSPNet", "kinetics400",
-           tuple((b, "kinetics400", "") for b in ("c3d", "r3d18", "r21d10", "s3dg")) + (("s3dg", "kinetics400", "1000ep"),)),
-    Method("pace", "Pace", "vssl_bench.methods.pace:Pace", "ucf101",
-           tuple((b, "ucf101", "") for b in ("c3d", "r3d10", "r21d10", "s3dg")) + (("r21d10", "kinetics400", ""),)),
+METHODS: dict[str, Method] = {m.name: m for m in (  # in order of publication (tables list them so)
     Method("prp", "PRP", "vssl_bench.methods.prp:PRP", "ucf101",
            tuple((b, "ucf101", "") for b in ("c3d", "r3d10", "r21d10"))),
+    Method("pace", "Pace", "vssl_bench.methods.pace:Pace", "ucf101",
+           tuple((b, "ucf101", "") for b in ("c3d", "r3d10", "r21d10", "s3dg")) + (("r21d10", "kinetics400", ""),)),
+    Method("rspnet", "RSPNet", "vssl_bench.methods.rspnet:RSPNet", "kinetics400",
+           tuple((b, "kinetics400", "") for b in ("c3d", "r3d18", "r21d10", "s3dg")) + (("s3dg", "kinetics400", "1000ep"),)),
     Method("ascnet", "ASCNet", "vssl_bench.methods.ascnet:ASCNet", "kinetics400",
            tuple((b, "kinetics400", "") for b in ("r3d18", "s3dg"))),
 )}
@@ -90,6 +90,18 @@ def unregister_method(name: str) -> None:
 
 def display_names() -> dict[str, str]:
     """Every name a table may show, method, baseline, backbone or dataset, to its display name."""
-    names = {m.name: m.display for m in (*METHODS.values(), BASELINE)}
-    names |= {b.name: b.display for b in BACKBONES.values()}
-    return names | {d.name: d.display for d in DATASETS.values()} | {"none": "none"}
+    return method_names() | backbone_names() | dataset_names()
+
+
+def method_names() -> dict[str, str]:
+    """Method (and baseline) name -> display name, the baseline first, then in publication order."""
+    return {BASELINE.name: BASELINE.display} | {m.name: m.display for m in METHODS.values()}
+
+
+def backbone_names() -> dict[str, str]:
+    return {b.name: b.display for b in BACKBONES.values()}
+
+
+def dataset_names() -> dict[str, str]:
+    """Dataset name -> short display name (``none``: no pretraining)."""
+    return {d.name: d.display for d in DATASETS.values()} | {"none": "none"}

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from vssl_bench import catalog
 from vssl_bench.bench import paper_tables, record_panels
 from vssl_bench.bench.grids import Cell
 from vssl_bench.bench.model_index import write_model_index
@@ -34,10 +35,6 @@ TASK_LINEAR = "Self-Supervised Action Recognition Linear"
 LOGISTIC_PROBE = "frozen-feature logistic probe"  # the retrieval records' probe_top1
 PROTOCOL_TASKS = {"full-finetune": TASK_FT, "linear-probe": TASK_LINEAR, LOGISTIC_PROBE: TASK_LINEAR,
                   "nn-retrieval": TASK_RETRIEVAL}
-METHOD_NAMES = {"rspnet": "RSPNet", "pace": "Pace", "prp": "PRP", "ascnet": "ASCNet", "scratch": "Random init"}
-METHOD_ORDER = ("scratch", "prp", "pace", "rspnet", "ascnet")  # the baseline, then by publication date
-BACKBONE_NAMES = {"c3d": "C3D", "r3d10": "R3D-10", "r21d10": "R(2+1)D-10", "r3d18": "3D-ResNet-18", "s3dg": "S3D-G"}
-DATA_NAMES = {"kinetics400": "K400", "ucf101": "UCF101", "hmdb51": "HMDB51", "synthetic": "Synthetic", "none": "none"}
 VARIANT_NAMES = {"1000ep": "1000 epochs"}
 RECALL_K = (1, 5, 10, 20, 50)
 COLUMNS = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "method", "backbone", "pretrain_data",
@@ -48,10 +45,10 @@ COLUMNS = ["Task", "Dataset", "Metric", "Value", "std", "seeds", "Model", "metho
 
 def model_name(method: str, backbone: str, pretrain: str, variant: str = "") -> str:
     """Papers-With-Code style: ``RSPNet (S3D-G, K400)``, ``RSPNet (S3D-G, K400, 1000 epochs)``."""
-    parts = [BACKBONE_NAMES.get(backbone, backbone), DATA_NAMES.get(pretrain, pretrain)]
+    parts = [catalog.backbone_names().get(backbone, backbone), catalog.dataset_names().get(pretrain, pretrain)]
     if variant:
         parts.append(VARIANT_NAMES.get(variant, variant))
-    return f"{METHOD_NAMES.get(method, method)} ({', '.join(parts)})"
+    return f"{catalog.method_names().get(method, method)} ({', '.join(parts)})"
 
 
 def panel_key(source: str, protocol: str, dataset: str, model: str, scale: str) -> str:
@@ -80,7 +77,7 @@ def reported_rows(path: Path) -> list[dict[str, Any]]:
         model = model_name(row["method"], row["backbone"], row["pretrain"], variant)
         remark = str(row.get("remark", ""))
         rows.append({
-            "Task": PROTOCOL_TASKS[protocol], "Dataset": DATA_NAMES[row["dataset"]], "Metric": metric,
+            "Task": PROTOCOL_TASKS[protocol], "Dataset": catalog.dataset_names()[row["dataset"]], "Metric": metric,
             "Value": float(value), "Model": model, "method": row["method"], "backbone": row["backbone"],
             "pretrain_data": row["pretrain"], "variant": variant, "source": "reported", "scale": "paper",
             "protocol": protocol, "input": str(row.get("input", "")), "epochs": str(row.get("epochs", "")),
@@ -88,7 +85,7 @@ def reported_rows(path: Path) -> list[dict[str, Any]]:
             "remark": remark, "paper_title": paper["title"], "paper_url": paper["url"], "paper_date": paper["date"],
             "code_url": paper["code"], "note": " + ".join(refs) + (f"; {remark}" if remark else ""),
             "recipe": _recipe_of(row["method"], row["backbone"], row["pretrain"], variant), "export": export,
-            "panel": panel_key("reported", protocol, DATA_NAMES[row["dataset"]], model, "paper")})
+            "panel": panel_key("reported", protocol, catalog.dataset_names()[row["dataset"]], model, "paper")})
 
     for row in spec["finetune"]:
         add(row, "full-finetune", "Top-1 Accuracy", row["top1"])
@@ -153,7 +150,7 @@ def reproduced_rows(records: list[dict[str, Any]], work: Path | None = None) -> 
         pre = pretrained.get(r.get("cell"))
         source = r.get("source", "reproduced")
         model = model_name(r["method"], r["backbone"], pretrain, r.get("variant", ""))
-        dataset = DATA_NAMES.get(r["dataset"], r["dataset"])
+        dataset = catalog.dataset_names().get(r["dataset"], r["dataset"])
         common = {"Dataset": dataset, "method": r["method"], "backbone": r["backbone"], "pretrain_data": pretrain,
                   "Model": model, "variant": r.get("variant", ""), "source": source, "scale": r.get("scale", ""),
                   "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
@@ -226,7 +223,7 @@ def three_fold_rows(by_split: dict[tuple[str, ...], dict[int, float]],
         if set(splits) != {1, 2, 3}:
             continue
         split1 = next((row for row in rows if row["Metric"] == "Top-1 Accuracy" and row["protocol"] == protocol
-                       and row["cell"] == cell and row["Dataset"] == DATA_NAMES.get(dataset, dataset)
+                       and row["cell"] == cell and row["Dataset"] == catalog.dataset_names().get(dataset, dataset)
                        and row["scale"] == scale), None)
         if split1 is not None:
             out.append({**split1, "Metric": "3-fold Accuracy", "Value": round(sum(splits.values()) / 3, 2)})
@@ -238,8 +235,8 @@ def _sort_key(table: pd.DataFrame) -> pd.Series:
     tasks = {t: i for i, t in enumerate((TASK_FT, TASK_LINEAR, TASK_RETRIEVAL))}
     protocols = {p: i for i, p in enumerate(paper_tables.PROTOCOL_TITLES)}
     data = {d: i for i, d in enumerate(paper_tables.DATASET_ORDER)}
-    backbones = {b: i for i, b in enumerate(BACKBONE_NAMES)}
-    methods = {m: i for i, m in enumerate(METHOD_ORDER)}
+    backbones = {b: i for i, b in enumerate(catalog.BACKBONES)}
+    methods = {m: i for i, m in enumerate(catalog.method_names())}
     return pd.Series([(tasks.get(r.Task, 9), protocols.get(r.protocol, 9), data.get(r.Dataset, 9),
                        paper_tables.metric_key(r.Metric), r.scale != "paper", backbones.get(r.backbone, 9),
                        methods.get(r.method, 9), str(r.pretrain_data), str(r.variant), r.source != "reported",
@@ -370,7 +367,7 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
     quick = table[(table["source"] != "reported") & ~exported]
     out["json_quick"].write_text(json.dumps(evaluation_tables(quick), indent=2))
     out["html"].write_text(render_html(table, views, panels, context))
-    write_model_index(out["model_index"], table, yaml.safe_load(reported_path.read_text())["papers"], METHOD_NAMES)
+    write_model_index(out["model_index"], table, yaml.safe_load(reported_path.read_text())["papers"], catalog.method_names())
     return out
 
 
@@ -431,7 +428,7 @@ def papers_line(papers: dict[str, dict[str, str]], markdown: bool) -> str:
     """``Papers: RSPNet: <title> (2020-10-27, code), ...``, each title linked."""
     items = []
     for method, paper in papers.items():
-        name, title, url, code = METHOD_NAMES.get(method, method), paper["title"], paper["url"], paper.get("code")
+        name, title, url, code = catalog.method_names().get(method, method), paper["title"], paper["url"], paper.get("code")
         if markdown:
             items.append(f"{name}: [{title}]({url}) ({paper['date']}" + (f", [code]({code})" if code else ", no code")
                          + ")")
@@ -472,7 +469,10 @@ def render_html(table: pd.DataFrame, views: list[paper_tables.Section] | None = 
     header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in LONG_COLUMNS)
     data = json.dumps(long_rows(table)).replace("</", "<\\/")
     papers = f'<p class="papers">{papers_line(context["papers"], markdown=False)}</p>' if context.get("papers") else ""
+    options = "".join(f'<option value="{html.escape(name)}">{html.escape(display)}</option>'
+                      for name, display in catalog.method_names().items())  # the catalog's methods, baseline first
     return (_PAGE.replace("__LEGEND__", paper_tables.LEGEND + papers).replace("__HEADER__", header)
+            .replace("__METHOD_OPTIONS__", options)
             .replace("__PAPER_TABLES__", "".join(groups))
             .replace("__SCATTER__", paper_tables.scatter_svg(table)).replace("__DATA__", data)
             .replace("__PANELS__", json.dumps(panels or {}).replace("</", "<\\/")))
@@ -514,8 +514,7 @@ Rows at scale <code>quick</code> ran on the synthetic dataset: a pipeline check,
 __LEGEND__
 <div id="filters">Filter every section:
 <select id="scale"><option value="">all scales</option><option>paper</option><option>quick</option></select>
-<select id="method"><option value="">all papers</option><option value="rspnet">RSPNet</option><option value="pace">Pace</option>
-<option value="prp">PRP</option><option value="ascnet">ASCNet</option><option value="scratch">random init</option></select>
+<select id="method"><option value="">all papers</option>__METHOD_OPTIONS__</select>
 <select id="source"><option value="">all sources</option><option>reported</option><option>reproduced</option>
 <option>official weights</option></select>
 <input id="q" placeholder="text (model, dataset, ...)" size="28"> <span id="count"></span></div>

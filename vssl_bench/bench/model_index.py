@@ -11,9 +11,18 @@ from typing import Any
 import pandas as pd
 import yaml
 
-BACKBONE_ARCH = {"c3d": "C3D", "r3d10": "R3D-10", "r21d10": "R(2+1)D-10", "r3d18": "3D-ResNet-18", "s3dg": "S3D-G"}
-DATA_NAMES = {"kinetics400": "Kinetics-400", "ucf101": "UCF101", "synthetic": "Synthetic (vssl-bench)",
-              "none": "none"}
+from vssl_bench import catalog
+
+
+def _architecture(backbone: str) -> str:
+    entry = catalog.BACKBONES.get(backbone)
+    return entry.architecture if entry else backbone
+
+
+def _training_data(dataset: str) -> str:
+    entry = catalog.DATASETS.get(dataset)
+    return entry.long if entry else dataset
+
 
 
 def _seeds(value: Any) -> int | None:
@@ -39,8 +48,8 @@ def model_index(table: pd.DataFrame, papers: dict[str, dict[str, str]], names: d
             if n is not None:
                 seeds[f"{task} / {dataset} ({protocol})"] = n
         metadata: dict[str, Any] = {
-            "Architecture": [BACKBONE_ARCH.get(first["backbone"], first["backbone"])],
-            "Training Data": DATA_NAMES.get(first["pretrain_data"], first["pretrain_data"]),
+            "Architecture": [_architecture(first["backbone"])],
+            "Training Data": _training_data(first["pretrain_data"]),
             "Scale": scale, "Source": source}
         if isinstance(first.get("epochs"), str) and first["epochs"]:
             metadata["Epochs"] = first["epochs"]

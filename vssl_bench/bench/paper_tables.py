@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from vssl_bench import catalog
 from vssl_bench.data.synthetic import MOTIONS, SPEEDS
 
 # display names of the protocols (the records' ``protocol`` field, plus the retrieval records' probe)
@@ -150,9 +151,9 @@ class Section:
 
 
 def _names() -> tuple[dict[str, str], dict[str, str], dict[str, str], tuple[str, ...]]:
-    from vssl_bench.bench import leaderboard as lb  # the name lists live there (imported late: it imports us)
-
-    return lb.METHOD_NAMES, lb.BACKBONE_NAMES, lb.DATA_NAMES, lb.METHOD_ORDER
+    """Display names of methods, backbones and datasets, and the methods' order (from the catalog)."""
+    methods = catalog.method_names()
+    return methods, catalog.backbone_names(), catalog.dataset_names(), tuple(methods)
 
 
 def _command(recipe: str, scale: str) -> str:

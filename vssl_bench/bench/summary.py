@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from vssl_bench import catalog
 from vssl_bench.bench import paper_tables, record_panels
-from vssl_bench.bench.leaderboard import DATA_NAMES
 from vssl_bench.bench.records import kind_and_protocol, read_record
 
 KIND_ORDER = ("pretrain", "finetune", "retrieval")
@@ -26,7 +26,7 @@ def _pct(v: Any) -> str:
 
 
 def _chance(dataset: str) -> str:
-    level = paper_tables.chance(DATA_NAMES.get(dataset, dataset), "Top-1 Accuracy")
+    level = paper_tables.chance(catalog.dataset_names().get(dataset, dataset), "Top-1 Accuracy")
     return f"chance {level:.1f}" if level is not None else ""
 
 
