@@ -326,3 +326,21 @@ def test_a_plateau_schedule_without_held_out_videos_is_refused(tmp_path):
     recipe.data["heldout"] = 0
     with pytest.raises(ConfigError, match="heldout"):
         pretrain(recipe, RunContext(scale="quick", results=tmp_path), "cell")
+
+
+def test_a_smaller_test_set_is_said_on_the_row_the_page_and_the_markdown(tmp_path):
+    """A number over fewer test videos than the split lists is never shown as if it were the paper's set."""
+    from vssl_bench.bench.records import write_record
+
+    record = _finetune_record(1, 50.0)
+    record["metrics"] |= {"videos": 3780.0, "undecodable_videos": 3.0}
+    write_record(tmp_path / "runs" / "c" / "ft.json", record)
+    write_record(tmp_path / "runs" / "c" / "rt.json",
+                 {**record, "stage": "retrieval-ucf101", "metrics": {"R@1": 20.0, "queries": 3783.0, "gallery": 9535.0,
+                                                                     "undecodable_queries": 0.0, "undecodable_gallery": 2.0}})
+    out = write_leaderboard(tmp_path)
+    mine = pd.read_csv(out["csv"])
+    mine = mine[mine["source"] == "reproduced"].set_index("Metric")
+    assert "3780 of 3783 test videos" in mine.loc["Top-1 Accuracy", "remark"]
+    assert "3783 of 3783 query and 9535 of 9537 gallery videos" in mine.loc["R@1", "remark"]
+    assert "3780 of 3783 test videos" in out["md"].read_text() and "3780 of 3783 test videos" in out["html"].read_text()

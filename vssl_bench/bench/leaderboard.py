@@ -111,6 +111,20 @@ def skipped_note(stage: dict[str, Any], pretrain: dict[str, Any] | None) -> str:
     return f"; {', '.join(parts)} (undecodable)" if parts else ""
 
 
+def test_set_remark(record: dict[str, Any]) -> str:
+    """``"97 of 100 test videos"`` when a stage left undecodable test videos out (its number is then over
+    a smaller test set than the paper's), else ""."""
+    metrics = record.get("metrics") or {}
+    if metrics.get("undecodable_videos"):
+        kept, lost = int(metrics.get("videos", 0)), int(metrics["undecodable_videos"])
+        return f"{kept} of {kept + lost} test videos (undecodable ones left out)"
+    if metrics.get("undecodable_queries") or metrics.get("undecodable_gallery"):
+        q, dq = int(metrics.get("queries", 0)), int(metrics.get("undecodable_queries", 0))
+        g, dg = int(metrics.get("gallery", 0)), int(metrics.get("undecodable_gallery", 0))
+        return f"{q} of {q + dq} query and {g} of {g + dg} gallery videos (undecodable ones left out)"
+    return ""
+
+
 def selection_note(metrics: dict[str, Any]) -> str:
     """Which fine-tuning epoch the number is from, and the last epoch's number when they differ."""
     select = metrics.get("select", "last")
@@ -155,7 +169,8 @@ def reproduced_rows(records: list[dict[str, Any]], work: Path | None = None) -> 
                   "Model": model, "variant": r.get("variant", ""), "source": source, "scale": r.get("scale", ""),
                   "paper_title": "", "paper_url": "", "paper_date": "", "code_url": "",
                   "input": _input(r, kind), "epochs": _epochs(r, pre), "reference": "", "reference_url": "",
-                  "remark": "extrapolated: no paper recipe for this cell" if r.get("extrapolated") else "",
+                  "remark": "; ".join(filter(None, ["extrapolated: no paper recipe for this cell" if r.get("extrapolated")
+                                                    else "", test_set_remark(r)])),
                   "note": f"{r.get('device', '')}, {r.get('wall_s', 0):.0f}s".strip(", ")
                   + skipped_note(r, pre)
                   + ("; extrapolated: no paper recipe for this cell" if r.get("extrapolated") else ""),

@@ -109,16 +109,19 @@ class RetrievalEvaluator(pl.LightningModule):
         self._features[dataloader_idx].append({"index": batch["index"], "feature": feats, "label": batch["label"],
                                                "valid": batch["valid"]})
 
-    def _collect(self, which: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _collect(self, which: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Features and labels of the videos that decoded (one row per video), and how many did not."""
         local = {k: torch.cat([o[k] for o in self._features[which]]) for k in self._features[which][0]}
         gathered = {k: self.all_gather(v).reshape(-1, *v.shape[1:]) for k, v in local.items()}
-        keep = first_occurrence(gathered["index"]) & gathered["valid"].bool()
-        return gathered["feature"][keep], gathered["label"][keep]
+        first = first_occurrence(gathered["index"])
+        keep = first & gathered["valid"].bool()
+        return gathered["feature"][keep], gathered["label"][keep], int((first & ~keep).sum())
 
     def on_test_epoch_end(self) -> None:
-        gallery, gallery_labels = self._collect(0)
-        query, query_labels = self._collect(1)
+        gallery, gallery_labels, gallery_dropped = self._collect(0)
+        query, query_labels, query_dropped = self._collect(1)
         self.results = recall_at_k(query, query_labels, gallery, gallery_labels, tuple(self.hparams.ks))
         self.results["probe_top1"] = linear_probe_top1(gallery, gallery_labels, query, query_labels)
-        self.results |= {"queries": float(len(query)), "gallery": float(len(gallery))}
+        self.results |= {"queries": float(len(query)), "gallery": float(len(gallery)),
+                         "undecodable_queries": float(query_dropped), "undecodable_gallery": float(gallery_dropped)}
         self.log_dict({f"retrieval/{k}": v for k, v in self.results.items()}, rank_zero_only=True)
