@@ -35,7 +35,7 @@ import sys
 import tempfile
 import types
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +45,13 @@ import torch
 import yaml
 from torch import nn
 
-from vssl_bench.evaluation.official_weights import to_official
+from vssl_bench.evaluation.official_weights import PREFIXES, to_official
 from vssl_bench.methods import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "official"
-OFFICIAL_REPOS = {"prp": "yuanyao366/PRP", "pace": "laura-wang/video-pace", "rspnet": "PeihaoChen/RSPNet"}
+OFFICIAL_REPOS = {"prp": "yuanyao366/PRP", "pace": "laura-wang/video-pace", "rspnet": "PeihaoChen/RSPNet",
+                  "vcop": "xudejing/video-clip-order-prediction"}
 
 
 # --- shared by this script and the tests -------------------------------------------------------------
@@ -261,9 +262,10 @@ def ours_prp(spec: dict[str, Any]) -> dict[str, Any]:
             "motion_weight": summarize({f"item{i}": w for i, w in enumerate(weight)})}
 
 
-PRP_RECIPES = {"experiments/prp/r3d10_ucf101.yaml": {},
+PRP_RECIPES = {"experiments/prp/r3d10_ucf101.yaml": {"rates": [1, 4], "still": {"1": [0, 16]}},
                "experiments/prp/c3d_ucf101.yaml": {"rates": [2, 8], "still": {"0": [0, 16]}}}
-"""Per recipe, changes to ``PRP_SPEC`` (C3D on two items keeps the CI test short)."""
+"""Per recipe, changes to ``PRP_SPEC``: two items each (the CI test stays short), all four rates between
+them, a motionless first chunk in the second item of one and the first of the other."""
 PRP_FILES = ["train_predict.py", "config.py", "datasets/predict_dataset.py", "datasets/patch_region.py", "models/sscn.py",
              "models/net_part.py", "models/r3d.py", "models/c3d.py"]
 PRP_LENGTHS = [100, 129, 186, 300]  # 100: too short for rate 8 (needs 16 x 8 + 1); 129: exactly long enough
@@ -351,14 +353,15 @@ def ours_pace_sampling(num_frames: int) -> dict[str, float]:
 # --- RSPNet -------------------------------------------------------------------------------------------
 
 RSPNET_RECIPES = {"experiments/rspnet/c3d_k400.yaml": {},
-                  "experiments/rspnet/r21d10_k400.yaml": {"width": 1.0, "input_size": [32, 8, 8]}}
+                  "experiments/rspnet/r21d10_k400.yaml": {"width": 1.0, "input_size": [16, 8, 8]}}
 """Per recipe, changes to ``RSPNET_SPEC``. R(2+1)D runs at full width on small frames: narrowing the
-official definition would not narrow its (2+1)D intermediate widths the way ours are computed."""
+official definition would not narrow its (2+1)D intermediate widths the way ours are computed. The
+windows are 16 frames (clips of 8) to keep the CI test short; the code paths are those of 32 / 16."""
 RSPNET_FILES = ["moco/builder_diffspeed_diffloss.py", "datasets/classification/video.py",
                 "datasets/transforms_video/transforms_temporal.py", "moco/split_wrapper.py", "moco/__init__.py", "pretrain.py",
                 "framework/utils/environment.py", "config/pretrain/moco-train-base.jsonnet",
                 "config/optimizer/sgd.libsonnet", "models/c3d.py", "models/r2plus1d_vcop.py"]
-RSPNET_SPEC = {"width": 0.125, "seed": 0, "input_seed": 3, "shuffle_seed": 4, "batch": 4, "input_size": [32, 32, 32],
+RSPNET_SPEC = {"width": 0.125, "seed": 0, "input_seed": 3, "shuffle_seed": 4, "batch": 4, "input_size": [16, 32, 32],
                "queue_pointer": 8, "overrides": {"queue_size": 64, "shuffle_groups": 1}}
 """One shuffle group: on one process the official code's shuffling BN is a single group; ours emulates
 several by default (a stated deviation)."""
@@ -439,6 +442,67 @@ def ours_rspnet_sampling(num_frames: int) -> dict[str, float]:
     return Draws().run(program)
 
 
+# --- downstream: fine-tuning logits, retrieval features, evaluation clips ---------------------------------
+
+DOWNSTREAM_SPEC = {"seed": 0, "width": 0.125, "classes": 5, "gallery": 10, "queries": 6, "clips": 10,
+                   "input_size": [16, 32, 32], "input_seed": 5}
+EVAL_LENGTHS = [29, 37, 100, 186, 250]  # UCF101's shortest video has 29 frames
+
+
+def downstream_inputs(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(videos, clips, 3, T, H, W) network inputs (cropped and normalised already) and their labels;
+    the first ``gallery`` videos are the retrieval gallery (train), the rest the queries (test)."""
+    g = torch.Generator().manual_seed(spec["input_seed"])
+    n = spec["gallery"] + spec["queries"]
+    clips = torch.randn(n, spec["clips"], 3, *spec["input_size"], generator=g)
+    return clips, torch.randint(spec["classes"], (n,), generator=g)
+
+
+def retrieval_probe(spec: dict[str, Any]) -> torch.Tensor:
+    """(videos, clips, 32) per-clip features for the R@k comparison: random network features are
+    nearly parallel (cosines within 1e-4 of each other), so ranks would hang on rounding."""
+    g = torch.Generator().manual_seed(spec["input_seed"] + 1)
+    return torch.randn(spec["gallery"] + spec["queries"], spec["clips"], 32, generator=g, dtype=torch.float64)
+
+
+def ours_downstream(spec: dict[str, Any]) -> dict[str, Any]:
+    """Our fine-tuning logits per query video (``FineTuner`` evaluation: logits averaged over clips)
+    and retrieval (``RetrievalEvaluator`` features averaged over clips, R@k of queries in the gallery),
+    from weights seeded by ``spec['seed']``."""
+    from vssl_bench.evaluation.finetune import FineTuner
+    from vssl_bench.evaluation.retrieval import RetrievalEvaluator, recall_at_k
+
+    torch.manual_seed(spec["seed"])
+    tuner = FineTuner(backbone=spec["backbone"], backbone_width=spec["width"], num_classes=spec["classes"]).eval()
+    clips, labels = downstream_inputs(spec)
+    gallery = spec["gallery"]
+
+    def batch(lo: int, hi: int) -> dict[str, torch.Tensor]:
+        return {"video": clips[lo:hi], "index": torch.arange(lo, hi), "label": labels[lo:hi],
+                "valid": torch.ones(hi - lo, dtype=torch.bool)}
+
+    with torch.no_grad():
+        tuner._eval_step(batch(gallery, len(clips)))
+        logits = tuner._outputs.pop()["logits"]
+        retrieval = RetrievalEvaluator(backbone=spec["backbone"], backbone_width=spec["width"], pool=spec["pool"]).eval()
+        retrieval.backbone.load_state_dict(tuner.backbone.state_dict())
+        retrieval.test_step(batch(0, gallery), 0, 0)
+        retrieval.test_step(batch(gallery, len(clips)), 0, 1)
+    g, q = (retrieval._features[i][0]["feature"] for i in (0, 1))
+    probe = retrieval_probe(spec).mean(1)
+    recall = recall_at_k(probe[gallery:], labels[gallery:], probe[:gallery], labels[:gallery])
+    return {"logits": summarize({f"video{i}": v for i, v in enumerate(logits)}),
+            "features": summarize({f"video{i}": v for i, v in enumerate(torch.cat([g, q]))}),
+            "recall": {k: [v, v] for k, v in recall.items()}}
+
+
+def ours_eval_starts(lengths: list[int], rounding: str) -> dict[str, list[int]]:
+    from vssl_bench.data.sampling import EvenClipsSampler
+
+    sampler = EvenClipsSampler(16, 10, rounding=rounding)
+    return {str(n): [int(c[0]) for c in sampler(n, np.random.default_rng(0))[0]] for n in lengths}
+
+
 # --- the official side (needs the checkout) ---------------------------------------------------------------
 
 def narrowed_nn(width: float) -> types.ModuleType:
@@ -456,20 +520,36 @@ def narrowed_nn(width: float) -> types.ModuleType:
     return proxy
 
 
+class _Anything:
+    """What a stubbed module hands out: callable, with any attribute, itself such a thing (even a
+    base class: a class statement over it gives another one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Anything:
+        return _Anything()
+
+    def __getattr__(self, name: str) -> _Anything:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Anything()
+
+
 STUBS = ("cv2", "skvideo", "skvideo.io", "ffmpeg", "matplotlib", "matplotlib.pyplot", "tensorboardX", "tqdm", "pyhocon")
 
 
 @contextmanager
-def official_code(path: Path, packages: tuple[str, ...]):
+def official_code(path: Path, packages: tuple[str, ...], extra_stubs: tuple[str, ...] = ()):
     """Import from an official checkout: its folder first on ``sys.path``, modules it imports but this
     comparison never calls stubbed, and its top-level packages forgotten afterwards (the repositories
     reuse names such as ``models``)."""
     def anything(attr: str):
         if attr.startswith("__"):
             raise AttributeError(attr)
-        return lambda *a, **k: None
+        return _Anything()
 
-    added = [name for name in STUBS if name not in sys.modules]
+    added = [name for name in STUBS + extra_stubs if name not in sys.modules]
     for name in added:
         module = types.ModuleType(name)
         module.__getattr__ = anything
@@ -798,6 +878,146 @@ def official_rspnet_sampling(path: Path, lengths: list[int]) -> dict[str, dict[s
     return out
 
 
+def _cosine_distances(a, b):
+    """sklearn's ``cosine_distances`` (1 - cosine similarity), for code that imports it."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return 1.0 - a @ b.T
+
+
+def _load_backbone(official: nn.Module, prefix: str, ours: nn.Module, layout: str, backbone: str,
+                   extra: dict[str, torch.Tensor]) -> None:
+    """Our backbone (and ``extra`` tensors) into an official module whose backbone sits under ``prefix``;
+    official tensors we have no counterpart for (unused classifiers) keep their values."""
+    state = to_official(ours.state_dict(), layout, backbone)
+    state = state.get("model", state)
+    mapped = {prefix + k.removeprefix(PREFIXES[layout]): v for k, v in state.items()} | extra
+    current = official.state_dict()
+    assert set(mapped) <= set(current), set(mapped) - set(current)
+    official.load_state_dict(current | mapped, strict=True)
+
+
+def official_rspnet_downstream(path: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """RSPNet's evaluation code on the same weights and clips: ``finetune.py`` (``MultiTaskWrapper``
+    with ``finetune=True``, logits averaged over the clips) and ``retrieval.py``
+    (``Engine.extract_features_train/test``: ``get_feature``, global average pool, mean over clips;
+    ``save_features``; ``topk_retrieval``), and the evaluation clips of ``EvenNCrop(16, n=10)``.
+    Written out here, as the current torch cannot run them: the named-tensor reshapes that fold the
+    clips into the batch and average them, and sklearn's ``cosine_distances`` (not installed)."""
+    from vssl_bench.evaluation.finetune import FineTuner
+
+    extra_stubs = ("sklearn", "sklearn.metrics", "sklearn.metrics.pairwise", "pyhocon.config_tree", "typed_args",
+                   "decord", "torch.utils.tensorboard", "arguments", "framework.arguments", "framework.config")
+    with official_code(path, ("models", "moco", "framework", "datasets", "utils", "retrieval", "finetune"), extra_stubs):
+        wrapper = importlib.import_module("moco.split_wrapper")
+        c3d = importlib.import_module("models.c3d")
+        retrieval = importlib.import_module("retrieval")
+        temporal = importlib.import_module("datasets.transforms_video.transforms_temporal")
+        wrapper.nn = c3d.nn = narrowed_nn(spec["width"])
+        retrieval.cosine_distances = _cosine_distances
+        torch.manual_seed(spec["seed"])
+        tuner = FineTuner(backbone="c3d", backbone_width=spec["width"], num_classes=spec["classes"])
+        head = tuner.classifier[1]
+        model = wrapper.MultiTaskWrapper(c3d.C3D, num_classes=spec["classes"], finetune=True)
+        _load_backbone(model, "encoder.", tuner.backbone, "rspnet", "c3d",
+                       {"fc.weight": head.weight.detach(), "fc.bias": head.bias.detach()})
+        base = c3d.C3D(num_classes=spec["classes"])  # retrieval.py: ModelFactory.build -> the plain network
+        _load_backbone(base, "", tuner.backbone, "rspnet", "c3d", {})
+        model.eval()
+        clips, labels = downstream_inputs(spec)
+        n, gallery = spec["clips"], spec["gallery"]
+        joined = clips.permute(0, 2, 1, 3, 4, 5).flatten(2, 3)  # the loader's (B, C, n_crop x T, H, W)
+        with torch.no_grad():  # EpochContext.reshape_clip / average_logits use named tensors, gone from
+            # torch 2: the same reshapes (time split into (crop, time), crops folded into the batch; mean
+            # over crops) in plain operations
+            b, c, _, h, w = joined[gallery:].shape
+            folded = joined[gallery:].view(b, c, n, -1, h, w).transpose(1, 2).reshape(b * n, c, -1, h, w)
+            logits = model(folded).view(b, n, -1).mean(1)
+        engine = types.SimpleNamespace(model=types.SimpleNamespace(module=base, eval=base.eval), n_crop=n,
+                                       train_loader=[((joined[:gallery],), labels[:gallery])],
+                                       val_loader=[((joined[gallery:],), labels[gallery:])],
+                                       train_feat_list=[], train_label_list=[], test_feat_list=[],
+                                       test_label_list=[], cfg=types.SimpleNamespace(get_int=lambda key: 1))
+        engine.reshape_clip = lambda clip: clip.view(clip.shape[0], clip.shape[1], n, -1, *clip.shape[3:]).transpose(
+            1, 2).reshape(clip.shape[0] * n, clip.shape[1], -1, *clip.shape[3:])  # as above
+        engine.average_clips = lambda features: features.view(-1, n, features.shape[-1]).mean(1)
+        retrieval.Engine.extract_features_train(engine)
+        retrieval.Engine.extract_features_test(engine)
+        features = np.concatenate(engine.train_feat_list + engine.test_feat_list)
+        probe = retrieval_probe(spec).mean(1).numpy()  # R@k on well-separated features (as save_features lays out)
+        engine.train_feat_list, engine.test_feat_list = [probe[:gallery].tolist()], [probe[gallery:].tolist()]
+        with tempfile.TemporaryDirectory() as folder:
+            retrieval.Engine.save_features(engine, folder)
+            retrieval.topk_retrieval(folder, engine.cfg)
+            correct = json.loads((Path(folder) / "topk_correct_fold1.json").read_text())
+        crop = temporal.EvenNCrop(16, 1, 10)
+        starts = {str(length): crop(np.arange(length))[::16].tolist() for length in EVAL_LENGTHS}
+    recall = {f"R@{k}": 100 * v / spec["queries"] for k, v in correct.items()}
+    return {"logits": summarize({f"video{i}": v for i, v in enumerate(logits)}),
+            "features": summarize({f"video{i}": torch.as_tensor(v) for i, v in enumerate(features)}),
+            "recall": {k: [v, v] for k, v in recall.items()}, "eval_starts": starts}
+
+
+def official_prp_downstream(path: Path, vcop: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """PRP's evaluation on the same weights and clips: ``test_classify.test`` (the fine-tuned C3D on
+    every clip of a video, logits averaged), and VCOP's retrieval as PRP runs it (``retrieve_clips.py``:
+    per-clip features of PRP's C3D with ``return_feature`` (conv5 max-pooled (1, 2, 2), flattened),
+    mean over the 10 clips, cosine ``topk_retrieval``); the evaluation clips of PRP's
+    ``ClassifyDataSet.gettest`` and VCOP's ``UCF101ClipRetrievalDataset``."""
+    from vssl_bench.evaluation.finetune import FineTuner
+
+    with official_code(path, ("models", "datasets")):
+        c3d = importlib.import_module("models.c3d")
+        net_part = importlib.import_module("models.net_part")
+        predict_dataset = importlib.import_module("datasets.predict_dataset")
+        c3d.nn = net_part.nn = narrowed_nn(spec["width"])
+        torch.manual_seed(spec["seed"])
+        tuner = FineTuner(backbone="c3d", backbone_width=spec["width"], num_classes=spec["classes"])
+        head = tuner.classifier[1]
+        classifier = c3d.C3D(with_classifier=True, num_classes=spec["classes"])
+        _load_backbone(classifier, "", tuner.backbone, "prp", "c3d",
+                       {"linear.weight": head.weight.detach(), "linear.bias": head.bias.detach()})
+        extractor = c3d.C3D(with_classifier=False, return_feature=True)
+        _load_backbone(extractor, "", tuner.backbone, "prp", "c3d", {})
+        test = types.SimpleNamespace(toPIL=lambda frame: frame, transforms=lambda frame: torch.as_tensor(frame))
+        prp_starts = {str(n): [int(c[0, 0, 0, 0]) for c in predict_dataset.ClassifyDataSet.gettest(
+            test, np.arange(n).reshape(n, 1, 1, 1))] for n in EVAL_LENGTHS}
+    clips, labels = downstream_inputs(spec)
+    gallery = spec["gallery"]
+    classifier.eval()
+    extractor.eval()
+    with torch.no_grad():
+        logits = torch.stack([classifier(video).mean(dim=0) for video in clips[gallery:]])  # test_classify.test
+        features = torch.stack([extractor(video) for video in clips])  # (videos, 10, D): extract_feature
+    with official_code(vcop, ("models", "datasets", "retrieve_clips"),
+                       ("sklearn", "sklearn.neighbors", "sklearn.metrics", "sklearn.metrics.pairwise")):
+        retrieve = importlib.import_module("retrieve_clips")
+        ucf101 = importlib.import_module("datasets.ucf101")
+        retrieve.cosine_distances = _cosine_distances
+        with tempfile.TemporaryDirectory() as folder:
+            probe = retrieval_probe(spec).numpy()  # R@k on well-separated features, laid out as extract_feature
+            for split, lo, hi in (("train", 0, gallery), ("test", gallery, len(clips))):
+                np.save(Path(folder) / f"{split}_feature.npy", probe[lo:hi])
+                np.save(Path(folder) / f"{split}_class.npy", labels[lo:hi, None].expand(-1, spec["clips"]).numpy())
+            retrieve.topk_retrieval(types.SimpleNamespace(feature_dir=folder))
+            correct = json.loads((Path(folder) / "topk_correct.json").read_text())
+        vcop_starts = {}
+        for n in EVAL_LENGTHS:
+            sys.modules["skvideo.io"].vread = lambda name, n=n: np.arange(n).reshape(n, 1, 1, 1)
+            ucf101.skvideo = types.SimpleNamespace(io=sys.modules["skvideo.io"])
+            dataset = types.SimpleNamespace(train=True, train_split=["A/v.avi"], class_label2idx={"A": 1}, root_dir="",
+                                            clip_len=16, sample_num=10, transforms_=None)
+            item = ucf101.UCF101ClipRetrievalDataset.__getitem__(dataset, 0)
+            vcop_starts[str(n)] = [int(c[0, 0, 0, 0]) for c in item[0]]
+    recall = {f"R@{k}": 100 * v / spec["queries"] for k, v in correct.items()}
+    return {"logits": summarize({f"video{i}": v for i, v in enumerate(logits)}),
+            "features": summarize({f"video{i}": v for i, v in enumerate(features.mean(1))}),
+            "recall": {k: [v, v] for k, v in recall.items()},
+            "eval_starts": {"prp_test": prp_starts, "vcop_retrieval": vcop_starts}}
+
+
 def sampling_tv(official: dict[str, dict[str, float]], ours) -> dict[str, float]:
     """Total variation distance between the official and our outcome distributions, per video length."""
     report = {}
@@ -816,10 +1036,12 @@ def close(ref: Any, got: Any, rtol: float, atol: float = 0.0) -> float:
     return abs(ref - got) / (rtol * abs(ref) + atol or 1e-30)
 
 
-TOLERANCE = {"losses": (1e-5, 0.0), "grads": (1e-4, 1e-5), "update": (1e-4, 1e-5), "motion_weight": (1e-5, 0.0),
-             "queue": (1e-5, 0.0), "lr": (1e-9, 0.0)}
-"""Per section: relative tolerance, and an absolute one as a fraction of the section's largest norm (for
-tensors that are zero but for rounding: the gradient of a convolution bias followed by BatchNorm)."""
+TOLERANCE = {"losses": (1e-5, 1e-6), "grads": (1e-4, 1e-5), "update": (1e-4, 1e-5), "motion_weight": (1e-5, 0.0),
+             "queue": (1e-5, 0.0), "lr": (1e-9, 0.0), "logits": (1e-5, 1e-6), "features": (1e-5, 1e-6),
+             "recall": (1e-6, 0.0)}
+"""Per section: relative tolerance, and an absolute one as a fraction of the section's largest value (for
+values that are zero but for rounding: the gradient of a convolution bias followed by BatchNorm; a
+near-zero InfoNCE term beside a ranking loss of 2)."""
 
 
 def compare(official: dict[str, Any], ours: dict[str, Any]) -> dict[str, float]:
@@ -834,11 +1056,41 @@ def compare(official: dict[str, Any], ours: dict[str, Any]) -> dict[str, float]:
     return report
 
 
-def write(method: str, commit: str, files: list[str], blob: dict[str, Any], out: Path) -> None:
+def write(method: str, commit: str, files: list[str], blob: dict[str, Any], out: Path, name: str | None = None) -> None:
     blob = {"source": {"repository": f"https://github.com/{OFFICIAL_REPOS[method]}", "commit": commit, "files": files},
             "generated_by": "benchmarks/official_reference.py"} | blob
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{method}.json").write_text(json.dumps(blob, indent=1) + "\n")
+    (out / f"{name or method}.json").write_text(json.dumps(blob, indent=1) + "\n")
+
+
+DOWNSTREAM_FILES = {
+    "rspnet": ["finetune.py", "retrieval.py", "moco/split_wrapper.py", "models/c3d.py",
+               "datasets/transforms_video/transforms_temporal.py"],
+    "prp": ["test_classify.py", "datasets/predict_dataset.py", "models/c3d.py", "models/net_part.py"],
+}
+VCOP_FILES = ["retrieve_clips.py", "datasets/ucf101.py"]
+
+
+def downstream(method: str, path: Path, vcop: Path | None, commits: dict[str, str]
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The downstream fixture of RSPNet (its fine-tuning and retrieval code) or PRP (its test code and
+    VCOP's retrieval), with a report of how far ours is."""
+    spec = DOWNSTREAM_SPEC | {"backbone": "c3d", "pool": "avg" if method == "rspnet" else "vcop"}
+    official = (official_rspnet_downstream(path, spec) if method == "rspnet"
+                else official_prp_downstream(path, vcop, spec))
+    report = compare(official, ours_downstream(spec))
+    ours_round, ours_floor = ours_eval_starts(EVAL_LENGTHS, "round"), ours_eval_starts(EVAL_LENGTHS, "floor")
+    starts = official["eval_starts"]
+    if method == "rspnet":
+        report["eval_starts_equal_round"] = starts == ours_round
+    else:
+        report["eval_starts_equal_floor"] = starts["prp_test"] == ours_floor == starts["vcop_retrieval"]
+        report["eval_starts_equal_round"] = starts["prp_test"] == ours_round
+    blob = {"case": spec, "official": official}
+    if method == "prp":
+        blob["also_source"] = {"repository": f"https://github.com/{OFFICIAL_REPOS['vcop']}",
+                               "commit": commit_of(vcop, commits.get("vcop")), "files": VCOP_FILES}
+    return blob, report
 
 
 def reference(method: str, path: Path, width: float | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -874,6 +1126,7 @@ def main() -> None:
     parser.add_argument("--prp", type=Path, help="a checkout of yuanyao366/PRP")
     parser.add_argument("--pace", type=Path, help="a checkout of laura-wang/video-pace")
     parser.add_argument("--rspnet", type=Path, help="a checkout of PeihaoChen/RSPNet")
+    parser.add_argument("--vcop", type=Path, help="a checkout of xudejing/video-clip-order-prediction (PRP's retrieval)")
     parser.add_argument("--commits", nargs="*", default=[], help="method=commit, when the checkouts are not git trees")
     parser.add_argument("--out", type=Path, default=FIXTURES)
     parser.add_argument("--width", type=float, default=None, help="override the cases' width (1 = paper networks)")
@@ -881,6 +1134,12 @@ def main() -> None:
     args = parser.parse_args()
     commits = dict(c.split("=", 1) for c in args.commits)
     report = {}
+    with redirect_stdout(sys.stderr):  # the official code prints; stdout carries the report alone
+        build_all(args, commits, report)
+    print(json.dumps(report, indent=1))
+
+
+def build_all(args: argparse.Namespace, commits: dict[str, str], report: dict[str, Any]) -> None:
     for method, files in METHOD_FILES.items():
         path = getattr(args, method)
         if path is None:
@@ -888,7 +1147,13 @@ def main() -> None:
         blob, report[method] = reference(method, path, args.width)
         if not args.dry_run:
             write(method, commit_of(path, commits.get(method)), files, blob, args.out)
-    print(json.dumps(report, indent=1))
+    for method, files in DOWNSTREAM_FILES.items():
+        path = getattr(args, method)
+        if path is None or (method == "prp" and args.vcop is None):
+            continue
+        blob, report[f"{method}_downstream"] = downstream(method, path, args.vcop, commits)
+        if not args.dry_run:
+            write(method, commit_of(path, commits.get(method)), files, blob, args.out, f"{method}_downstream")
 
 
 if __name__ == "__main__":

@@ -51,9 +51,10 @@ def assert_same_step(official: dict, ours: dict) -> None:
 
 def test_fixtures_name_their_source():
     for path in FIXTURES.glob("*.json"):
-        source = json.loads(path.read_text())["source"]
-        assert source["repository"].startswith("https://github.com/") and len(source["commit"]) == 40
-        assert source["files"]
+        blob = json.loads(path.read_text())
+        for source in (blob["source"], blob.get("also_source", blob["source"])):
+            assert source["repository"].startswith("https://github.com/") and len(source["commit"]) == 40
+            assert source["files"]
 
 
 # --- PRP -----------------------------------------------------------------------------------------------
@@ -197,3 +198,26 @@ def test_ascnet_speed_consistency_pulls_towards_the_most_similar_same_speed_clip
     # speed-1 clip of another video, left out
     assert loss.item() == pytest.approx((0.0 + 2.0) / 2)
     assert matched.item() == pytest.approx(2 / 3)
+
+
+# --- downstream ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["rspnet", "prp"])
+def test_downstream_logits_features_and_recall_equal_the_official_ones(method):
+    """From the same weights and clips: the fine-tuned classifier's logits averaged over a video's clips
+    (RSPNet's ``finetune.py`` model, PRP's ``test_classify.test``), the retrieval feature of a video
+    (RSPNet: global average pool, PRP/VCOP: conv5 max-pooled (1, 2, 2) and flattened; mean over 10
+    clips) and R@1..50 of the cosine ranking (RSPNet's and VCOP's ``topk_retrieval``)."""
+    blob = fixture(f"{method}_downstream")
+    assert_same_step(blob["official"], ref.ours_downstream(blob["case"]))
+
+
+def test_evaluation_clips_are_the_official_ones():
+    """Ten evenly spaced clips: RSPNet's ``EvenNCrop`` rounds the starts, PRP's test clips and VCOP's
+    retrieval clips truncate them (``int(i - 8)``); ``EvenClipsSampler(rounding=...)`` does each. The
+    two differ by a frame on some clips (3 of 10 at 100 frames)."""
+    lengths = ref.EVAL_LENGTHS
+    assert ref.ours_eval_starts(lengths, "round") == fixture("rspnet_downstream")["official"]["eval_starts"]
+    prp = fixture("prp_downstream")["official"]["eval_starts"]
+    assert prp["prp_test"] == ref.ours_eval_starts(lengths, "floor") == prp["vcop_retrieval"]
+    assert prp["prp_test"] != ref.ours_eval_starts(lengths, "round")

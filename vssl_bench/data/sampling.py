@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -50,13 +50,18 @@ def prp_start(num_frames: int, span: int, rng: np.random.Generator) -> int:
     return max(int(rng.integers(0, num_frames - span)) - 1, 0)
 
 
-def even_starts(num_frames: int, span: int, count: int) -> np.ndarray:
+def even_starts(num_frames: int, span: int, count: int, rounding: Literal["round", "floor"] = "round") -> np.ndarray:
     """``count`` starts spread evenly so the clips cover the video, first to last; one clip is the
-    centre clip (RSPNet's ``EvenNCrop``: ``(num_frames - span) // 2``, its per-epoch validation clip)."""
+    centre clip (RSPNet's ``EvenNCrop``: ``(num_frames - span) // 2``, its per-epoch validation clip).
+    ``rounding``: ``round`` as RSPNet's ``EvenNCrop`` (``linspace(...).round()``), ``floor`` as VCOP's
+    retrieval and PRP's test clips (``int(i - span / 2)`` for ``i`` in ``linspace(span / 2, n - span / 2)``)."""
     last = max(num_frames - span, 0)
     if count == 1:
         return np.asarray([last // 2], dtype=np.int64)
-    return np.linspace(0, last, count).round().astype(np.int64)
+    if rounding == "round":
+        return np.linspace(0, last, count).round().astype(np.int64)
+    centres = np.linspace(span / 2, last + span / 2, count)  # the official arithmetic, float for float
+    return np.asarray([int(c - span / 2) for c in centres], dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,9 @@ class EvenClipsSampler:
     clip_len: int
     num_clips: int
     stride: int = 1
+    rounding: Literal["round", "floor"] = "round"  # RSPNet's EvenNCrop / VCOP's and PRP's test clips
 
     def __call__(self, num_frames: int, rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
         span = (self.clip_len - 1) * self.stride + 1
-        starts = even_starts(num_frames, span, self.num_clips)
+        starts = even_starts(num_frames, span, self.num_clips, self.rounding)
         return [strided_clip(int(s), self.clip_len, self.stride, num_frames) for s in starts], {}
