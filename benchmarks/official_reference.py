@@ -256,7 +256,7 @@ def ours_prp(spec: dict[str, Any]) -> dict[str, Any]:
     opt.step()
     video = batch["video"]
     weight = model.motion_weight(video[:, 2:], batch["targets"]["rate"], 32)
-    return {"losses": {"loss": float(out["loss"]), "reconstruction": float(out["loss/reconstruction"]),
+    return {"losses": {"loss": out["loss"].item(), "reconstruction": float(out["loss/reconstruction"]),
                        "rate_ce": float(out["loss/rate"])},
             "grads": summarize(grads), "update": summarize(deltas(before, model.state_dict())),
             "motion_weight": summarize({f"item{i}": w for i, w in enumerate(weight)})}
