@@ -1,28 +1,36 @@
 """Reference numbers from the authors' own code, for ``tests/test_official_equivalence.py``.
 
-Runs one training step of the official RSPNet, Pace and PRP code and of ours on the same batch with
-the same weights, the official samplers' index arithmetic, and their downstream feature code, then
-writes what the official code computed to ``tests/fixtures/official/<method>.json``. The tests
-recompute our side from the fixture's seeds and compare; they never need the official code.
+Runs the official RSPNet, Pace and PRP code and ours on the same inputs with the same weights and
+writes what the official code computed to ``tests/fixtures/official/``: one training step per recipe
+(loss terms, gradients, the optimiser step with its momentum / EMA updates and queue;
+``<method>.json``), the exact outcome probabilities of the official samplers (same file), and the
+downstream code (fine-tuning logits, retrieval features and R@k, evaluation clips;
+``rspnet_downstream.json``, ``prp_downstream.json`` with VCOP's retrieval, which PRP uses). The tests
+recompute our side from the fixtures' descriptions; they never need the official code.
 
 How a case is built (both sides from one description stored in the fixture):
 
-* weights: our model is initialised from ``seed`` (``torch.manual_seed``) at ``width`` (1/8 keeps the
-  CI test fast) and copied into the official model by the layer table of
-  ``vssl_bench/evaluation/official_weights.py`` plus the head correspondences below. The official
-  modules are narrowed by handing their module a copy of ``torch.nn`` whose Conv3d, ConvTranspose3d,
-  BatchNorm3d and Linear scale channel counts by ``width`` (RGB and class counts untouched): the
-  official code itself runs unchanged.
-* inputs: raw uint8 frames from ``numpy.random.default_rng(frame_seed)`` (a moving square over a
-  noisy ramp), handed to the official dataset's own ``__getitem__`` where there is one (PRP).
+* weights: our model is initialised from ``seed`` (``torch.manual_seed``) with the recipe's settings
+  at ``width`` and copied into the official model by the layer table of
+  ``vssl_bench/evaluation/official_weights.py`` plus the head correspondences below. Narrow cases hand
+  the official modules a copy of ``torch.nn`` whose Conv3d, ConvTranspose3d, BatchNorm3d and Linear
+  scale channel counts by ``width`` (RGB and class counts untouched), so the official code runs
+  unchanged; networks whose code hard-codes 512 features run at full width on small frames.
+* inputs: seeded tensors, or raw uint8 frames (a moving square over a noisy ramp) handed to the
+  official dataset's own ``__getitem__`` (PRP).
+* samplers: ``Draws`` replays the official loader and ours once per combination of their random
+  integer draws, which gives every outcome's exact probability.
+* what the official code imports but these runs never call (OpenCV, video readers, loggers, config
+  parsers) is stubbed; where today's torch cannot run a line (named tensors) or a library is absent
+  (sklearn's ``cosine_distances``) the same arithmetic is written out, and the docstring says so.
 
-Usage (not run in CI)::
+Usage (not run in CI; each checkout a ``git archive`` of the repository)::
 
-    python benchmarks/official_reference.py --prp /tmp/official/prp --pace /tmp/official/pace \\
-        --rspnet /tmp/official/rspnet [--out tests/fixtures/official] [--width 0.125]
+    python benchmarks/official_reference.py --prp PRP --pace PACE --rspnet RSPNET --vcop VCOP \
+        --commits prp=<sha> pace=<sha> rspnet=<sha> vcop=<sha> [--out tests/fixtures/official] \
+        [--width 1 --dry-run]   # the paper networks, compared and printed only
 
-Each checkout must be a plain copy of the repository (``git archive``); its commit is read with
-``--commits`` or from ``git -C <path> rev-parse HEAD`` when that works.
+The commits are read from ``--commits`` or from ``git -C <path> rev-parse HEAD`` when that works.
 """
 
 from __future__ import annotations
