@@ -38,6 +38,8 @@ def build(args: argparse.Namespace, device: torch.device):
                                   crop_size=args.crop, channels_last=args.channels_last, lr=0.01,
                                   **({"queue_size": 4096} if args.method == "rspnet" else {}))
     method.to(device)
+    if method.uses_channels_last:  # what on_fit_start does in a Lightning run
+        method.backbone.to(memory_format=torch.channels_last_3d)
     if args.compile:
         method.backbone = torch.compile(method.backbone)
     optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.01, momentum=0.9)

@@ -78,3 +78,21 @@ def test_train_benchmark_reports_model_only_end_to_end_and_their_ratio(synthetic
     assert report["model_only_clips_per_s"] > 0 and report["end_to_end_clips_per_s"] > 0
     ratio = report["end_to_end_clips_per_s"] / report["model_only_clips_per_s"]
     assert abs(report["gpu_busy"] - ratio) < 0.01
+
+
+def test_gpu_check_smoke_mode_reports_every_section():
+    """The prepared first-GPU check runs end to end on a CPU (tiny sizes): every section is there, with
+    the figures its README table needs."""
+    report = run("gpu_check.py", "--smoke", "--steps", "1")
+    assert report["smoke"] and report["device"].startswith("cpu")
+    assert {(r["channels_last"], r["cudnn_autotune"]) for r in report["backbones"]} == {(False, False), (True, False)}
+    assert all(r["s_per_step"] > 0 and r["tflops_per_s"] >= 0 for r in report["backbones"])
+    methods = {r["method"]: r for r in report["methods"]}
+    assert set(methods) == {"rspnet", "pace", "prp", "ascnet"}
+    for row in methods.values():
+        assert row["step_s"] > 0 and row["train_flops_per_step"] > 0 and row["samples_per_s"] > 0
+        assert row["forward_s"] > 0 and row["backward_step_s"] > 0
+    assert set(report["syncs"]) == set(methods)
+    assert report["lightning"]["lightning_fit_s"] > 0
+    assert set(report["decode"]["per_sample_ms"]) == {"rspnet", "pace", "prp", "finetune"}
+    assert set(report["decode"]["cores_per_gpu"]) == {"rspnet", "pace", "prp"} and report["decode"]["nvdec"]

@@ -50,6 +50,9 @@ class TrainerSection:
     max_epochs: int = 1
     log_every_n_steps: int | None = None  # Lightning's default (50) unless set
     paper_devices: int = 1  # GPUs the authors trained on (their per-GPU batch decides BatchNorm groups)
+    # ``auto``: bf16-mixed on a GPU that has bf16, 16-mixed on one without, 32-true on a CPU;
+    # ``--trainer.precision`` on the command line overrides it
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = "auto"
 
 
 @dataclass

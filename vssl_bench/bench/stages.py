@@ -113,7 +113,8 @@ def pretrain(recipe: Recipe, ctx: RunContext, cell_id: str) -> tuple[Path, dict[
     best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor=monitor, mode=mode,
                            save_last=True, save_on_train_epoch_end=monitor != "val/loss", save_top_k=1 if monitor else 0)
     extra = {"log_every_n_steps": recipe.trainer.log_every_n_steps} if recipe.trainer.log_every_n_steps else {}
-    trainer = make_trainer(ctx, workdir, recipe.trainer.max_epochs, plan, callbacks=[best], **extra)
+    trainer = make_trainer(ctx, workdir, recipe.trainer.max_epochs, plan, recipe.trainer.precision, callbacks=[best],
+                           **extra)
     last = workdir / "checkpoints" / "last.ckpt"
     trainer.fit(method, data, ckpt_path=checked_lightning_checkpoint(last if last.is_file() else None),
                 weights_only=True)
@@ -161,7 +162,8 @@ def finetune(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
         callbacks.append(ModelCheckpoint(dirpath=workdir / "checkpoints", filename="selected-{epoch}",
                                          monitor=monitor, mode=mode, save_top_k=1))
         val_every = spec.val_every or 1
-    trainer = make_trainer(ctx, workdir, spec.epochs, plan, check_val_every_n_epoch=val_every, callbacks=callbacks)
+    trainer = make_trainer(ctx, workdir, spec.epochs, plan, recipe.trainer.precision, check_val_every_n_epoch=val_every,
+                           callbacks=callbacks)
     trainer.fit(model, data)
     trainer.test(model, data, verbose=False)  # the last epoch
     last = dict(model.results)
@@ -196,7 +198,7 @@ def retrieve(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
                                bn_momentum=recipe.model.get("bn_momentum"),
                                init=str(init) if init else None, init_format=ctx.checkpoint_format,
                                crop_size=proto.crop_size, crop=proto.crop, normalize=proto.normalize, pool=proto.pool)
-    trainer = make_trainer(ctx, workdir, 1, plan)
+    trainer = make_trainer(ctx, workdir, 1, plan, recipe.trainer.precision)
     trainer.test(model, data, verbose=False)
     return ({**model.results, "loaded_tensors": model.loaded_tensors},
             {"skipped_videos": data.skipped_videos.record(trainer), **_run_record(plan, None)})

@@ -119,8 +119,17 @@ def quiet_lightning() -> None:
             log_.addFilter(_LightningInfo())
 
 
+def resolve_precision(requested: str | None, ctx: RunContext) -> str:
+    """``auto``: bf16-mixed on a GPU that supports it (16-mixed on one that does not), 32-true on a CPU."""
+    if requested not in (None, "auto"):
+        return str(requested)
+    if on_cpu(ctx) or not torch.cuda.is_available():
+        return "32-true"
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
 def make_trainer(ctx: RunContext, workdir: Path, epochs: int, plan: BatchPlan | None = None,
-                 **extra: Any) -> pl.Trainer:
+                 precision: str = "auto", **extra: Any) -> pl.Trainer:
     """A Trainer for one stage: the run's engineering options, the stage's epochs, and its batch plan
     (gradient accumulation, synchronised BatchNorm)."""
     quiet_lightning()
@@ -142,8 +151,8 @@ def make_trainer(ctx: RunContext, workdir: Path, epochs: int, plan: BatchPlan | 
         log_every_n_steps=1 if ctx.scale == "quick" else 10,  # a quick epoch has fewer than 10 batches
         num_sanity_val_steps=0,
     )
-    if opts.precision:
-        kwargs["precision"] = opts.precision
+    kwargs["precision"] = resolve_precision(opts.precision or precision, ctx)  # the command line wins
+    kwargs["benchmark"] = not on_cpu(ctx)  # cuDNN autotuning: clip shapes are fixed within a stage
     if plan is not None:
         kwargs["accumulate_grad_batches"] = plan.accumulation
         kwargs["sync_batchnorm"] = plan.sync_batchnorm

@@ -39,7 +39,8 @@ class PretextMethod(pl.LightningModule):
             ``constant``, or ``plateau`` (x ``gamma`` after ``plateau_patience`` epochs without a lower
             ``val/loss``: PRP's, which needs held-out videos, ``data.heldout``).
         warmup_epochs: linear warm-up before the schedule.
-        channels_last: run the backbone in channels-last 3D memory format.
+        channels_last: run the backbone in channels-last 3D memory format; ``auto`` (the default) on a
+            GPU, where its tensor-core kernels want it, and not on a CPU.
         compile: run the online backbone through ``torch.compile`` (``True`` = inductor, or a backend
             name). The compiled callable is kept outside the module tree, so checkpoints keep the
             plain backbone's keys and load into the fine-tuning backbone unchanged.
@@ -65,7 +66,7 @@ class PretextMethod(pl.LightningModule):
         eta_min_ratio: float = 0.0,
         plateau_patience: int = 50,
         warmup_epochs: int = 0,
-        channels_last: bool = False,
+        channels_last: bool | Literal["auto"] = "auto",
         compile: bool | str = False,
     ) -> None:
         super().__init__()
@@ -79,8 +80,6 @@ class PretextMethod(pl.LightningModule):
             raise ConfigError(f"clip_len={clip_len}, crop_size={crop_size}: need clip_len >= 1, crop_size >= 8.")
         self.save_hyperparameters()
         self.backbone = build_backbone(backbone, width=backbone_width, bn_momentum=bn_momentum)
-        if channels_last:  # weights and inputs both channels-last, or the format buys nothing
-            self.backbone = self.backbone.to(memory_format=torch.channels_last_3d)
         self.augment = ClipAugment(size=crop_size, **(augment or {}))
         self.share_augment: list[int] | None = None  # clips that reuse another clip's augmentation
         self.protocol_notes: dict[str, str] = {}  # how this run carried out the protocol, for the record
@@ -101,8 +100,13 @@ class PretextMethod(pl.LightningModule):
     own_batchnorm_groups: bool = False  # True: the method groups BatchNorm itself (never synchronised)
 
     # --- shared machinery ---------------------------------------------------------------------------
+    @property
+    def uses_channels_last(self) -> bool:
+        option = self.hparams.channels_last
+        return self.device.type == "cuda" if option == "auto" else bool(option)
+
     def encode(self, clips: torch.Tensor, return_map: bool = False) -> torch.Tensor:
-        if self.hparams.channels_last:
+        if self.uses_channels_last:
             clips = clips.contiguous(memory_format=torch.channels_last_3d)
         return self._backbone_callable()(clips, return_map=return_map)
 
@@ -118,6 +122,8 @@ class PretextMethod(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         check_training_precision(self.device, self.trainer.precision)
+        if self.uses_channels_last:  # weights and inputs both channels-last, or the format buys nothing
+            self.backbone.to(memory_format=torch.channels_last_3d)
         if self.hparams.schedule == "plateau" and not getattr(self.trainer.datamodule, "heldout", 0):
             raise ConfigError("schedule=plateau follows the validation loss: hold out training videos "
                               "(data.heldout, PRP: 800) or choose another schedule.")
