@@ -38,6 +38,9 @@ def fixture(method: str) -> dict:
 
 
 def assert_same_step(official: dict, ours: dict) -> None:
+    if ref.close(official["initial"]["weights"], ours["initial"]["weights"], 1e-6) > 1:
+        pytest.fail("our seeded weights are not the ones the fixture was made with (has torch's default "
+                    "initialisation changed?): regenerate the fixtures with benchmarks/official_reference.py")
     for section, (rtol, atol) in ref.TOLERANCE.items():
         if section not in official:
             continue
