@@ -50,9 +50,9 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-import yaml
 from torch import nn
 
+from vssl_bench.bench.recipes import load_recipe
 from vssl_bench.evaluation.official_weights import PREFIXES, to_official
 from vssl_bench.methods import METHODS
 
@@ -116,10 +116,11 @@ def moving_frames(seed: int, count: int, size: int = 112, still: tuple[int, int]
 def seeded_model(method: str, spec: dict[str, Any]):
     """Our method module for a case: the ``model`` section of the case's paper recipe (optimiser, loss
     weights, heads), narrowed to ``spec['width']``, weights from ``spec['seed']``."""
-    recipe = yaml.safe_load((ROOT / spec["recipe"]).read_text())
-    kwargs = recipe["model"] | {"backbone": recipe["backbone"], "backbone_width": spec["width"]}
+    recipe = load_recipe(ROOT / spec["recipe"], "paper")
+    assert recipe.method == method, (recipe.method, method)
+    kwargs = recipe.model | {"backbone_width": spec["width"]} | spec.get("overrides", {})
     torch.manual_seed(spec["seed"])
-    return METHODS[method](**(kwargs | spec.get("overrides", {})))
+    return METHODS[method](backbone=recipe.backbone, **kwargs)  # as the runner builds it (bench/stages.py)
 
 
 def sgd_optimizer(model, batch_size: int | None = None) -> torch.optim.Optimizer:
