@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from vssl_bench import catalog
+from vssl_bench.bench.rerun import evaluate_command
 from vssl_bench.data.synthetic import MOTIONS, SPEEDS
 
 # display names of the protocols (the records' ``protocol`` field, plus the retrieval records' probe)
@@ -157,7 +158,7 @@ def _names() -> tuple[dict[str, str], dict[str, str], dict[str, str], tuple[str,
 
 
 def _command(recipe: str, scale: str) -> str:
-    return f"vssl-bench evaluate --config {recipe} --scale {scale}" + (" --data-root DATA" if scale == "paper" else "")
+    return evaluate_command(recipe, scale, data_root="DATA" if scale == "paper" else None)
 
 
 def _references(row: pd.Series) -> list[tuple[str, str]]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from vssl_bench.bench.rerun import evaluate_command
+
 # per stage kind: the per-epoch curves worth drawing, (column in metrics.csv, label)
 CURVES = {
     "pretrain": [("train/epoch_loss", "pretext loss"), ("train/acc/*", "pretext accuracy"), ("val/loss", "held-out loss")],
@@ -57,18 +59,10 @@ def stage_epochs(record: dict[str, Any] | None) -> int | None:
 def rerun_command(record: dict[str, Any], seeds: list[int] | None = None) -> str:
     """The command that runs this record's cell alone (its missing stages; ``--results`` elsewhere to redo);
     for several seeds, a shell loop over them."""
-    scratch = record.get("method") == "scratch"
-    parts = ["vssl-bench evaluate", f"--config {record.get('recipe', '?')}", f"--scale {record.get('scale', 'quick')}"]
     seeds = sorted(set(seeds or [int(record.get("seed") or 0)]))
-    if len(seeds) > 1:
-        parts.append("--seed $s")
-    elif seeds[0]:
-        parts.append(f"--seed {seeds[0]}")
-    if scratch:
-        parts.append("--scratch true")
-    if record.get("scale") == "paper":
-        parts.append("--data-root DATA")
-    command = " ".join(parts)
+    scale = record.get("scale", "quick")
+    command = evaluate_command(record.get("recipe", "?"), scale, data_root="DATA" if scale == "paper" else None,
+                              seed="$s" if len(seeds) > 1 else seeds[0], scratch=record.get("method") == "scratch")
     return f"for s in {' '.join(map(str, seeds))}; do {command}; done" if len(seeds) > 1 else command
 
 

@@ -21,6 +21,7 @@ from vssl_bench.bench import stages
 from vssl_bench.bench.grids import Cell
 from vssl_bench.bench.recipes import Recipe, experiments_dir, load_recipe
 from vssl_bench.bench.records import device_name, now, read_record, versions, write_record
+from vssl_bench.bench.rerun import evaluate_command
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, finish_logger
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.official_weights import PREFIXES
@@ -53,16 +54,8 @@ def trainer_flags(options: TrainerOptions) -> list[str]:
 def rerun_command(cell: Cell, scratch: bool, ctx: RunContext, recipe_path: str | None = None) -> str:
     """The one command that runs this cell alone, with the options the user gave (data root, seed,
     devices, precision, ...). Dry runs print it; records store it; the results page shows it."""
-    parts = ["vssl-bench", "evaluate", "--config", str(recipe_path or cell.recipe), "--scale", ctx.scale]
-    if ctx.data_root:
-        parts += ["--data-root", str(ctx.data_root)]
-    if ctx.seed:
-        parts += ["--seed", str(ctx.seed)]
-    if scratch:
-        parts += ["--scratch", "true"]
-    if ctx.checkpoint_format != "auto":
-        parts += ["--checkpoint-format", ctx.checkpoint_format]
-    return " ".join(parts + trainer_flags(ctx.trainer))
+    return evaluate_command(str(recipe_path or cell.recipe), ctx.scale, data_root=ctx.data_root, seed=ctx.seed,
+                            scratch=scratch, checkpoint_format=ctx.checkpoint_format, extra=trainer_flags(ctx.trainer))
 
 
 def _record(ctx: RunContext, cell_id: str, stage: str, base: dict[str, Any], **fields: Any) -> Path:
