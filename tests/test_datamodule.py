@@ -122,3 +122,18 @@ def test_the_data_module_tallies_skips_on_the_host_before_transfer(synthetic_roo
         assert dm.on_before_batch_transfer(batch, 0) is batch
     record = dm.skipped_videos.record()
     assert (record["replaced"], record["dropped"]) == (3, 3) and record["reasons"] == ["a.avi is truncated", "b.avi"]
+
+
+def test_test_clip_starts_follow_the_recipes_protocol(synthetic_root):
+    """PRP/VCOP's test and retrieval code truncates the evenly spread starts; RSPNet's rounds them."""
+    from vssl_bench.bench.recipes import experiments_dir, load_recipe
+
+    assert load_recipe(experiments_dir() / "prp" / "c3d_ucf101.yaml").finetune.clip_starts == "floor"
+    assert load_recipe(experiments_dir() / "rspnet" / "r3d18_k400.yaml").retrieval.clip_starts == "round"
+    for starts in ("round", "floor"):
+        dm = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=16, eval_clips=10,
+                             num_workers=0, clip_starts=starts)
+        sampler = dm.test_dataloader().dataset.sampler
+        clips, _ = sampler(100, np.random.default_rng(0))
+        assert [int(c[0]) for c in clips] == even_starts(100, 16, 10, starts).tolist()
+    assert even_starts(100, 16, 10, "floor").tolist() != even_starts(100, 16, 10, "round").tolist()

@@ -91,6 +91,7 @@ class Finetune:
     eval_crop: Literal["center", "center_square"] = "center"
     normalize: Literal["imagenet", "unit", "bgr255"] = "imagenet"
     train_augment: dict[str, Any] = field(default_factory=dict)  # ClipAugment arguments
+    clip_starts: Literal["round", "floor"] = "round"  # test clips: RSPNet's EvenNCrop, or VCOP/PRP's floor
     seeds: list[int] | None = None  # run for these seeds only (the quick scale fine-tunes seed 0)
 
 
@@ -106,6 +107,7 @@ class Retrieval:
     normalize: Literal["imagenet", "unit", "bgr255"] = "imagenet"
     frame_size: tuple[int, int] | None = None
     batch_size: int = 8  # the global batch of feature extraction (no gradients: any size gives the same features)
+    clip_starts: Literal["round", "floor"] = "round"  # as Finetune.clip_starts
     seeds: list[int] | None = None
 
 
@@ -273,7 +275,7 @@ def _data_arguments() -> dict[str, Any]:
     from vssl_bench.data.datamodule import VideoDataModule
 
     # set per stage by the runner, not by a recipe
-    return constructor_arguments(VideoDataModule, exclude=("root", "mode", "seed", "split", "eval_clips", "sampler"))
+    return constructor_arguments(VideoDataModule, exclude=("root", "mode", "seed", "split", "eval_clips", "sampler", "clip_starts"))
 
 
 def _classifier_arguments() -> dict[str, Any]:

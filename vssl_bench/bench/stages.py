@@ -156,7 +156,8 @@ def finetune(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
                            mode="finetune", clip_len=spec.clip_len, eval_clips=spec.eval_clips,
                            frame_size=tuple(spec.frame_size or recipe.data["frame_size"]),
                            batch_size=plan.per_device, num_workers=loader_workers(recipe, ctx),
-                           seed=ctx.seed, heldout=heldout, cache_frames=recipe.data.get("cache_frames", False))
+                           seed=ctx.seed, heldout=heldout, cache_frames=recipe.data.get("cache_frames", False),
+                           clip_starts=proto.clip_starts)
     share_cpu(ctx, data.num_workers)
     model = FineTuner(backbone=recipe.backbone, backbone_width=recipe.model.get("backbone_width", 1.0),
                       bn_momentum=recipe.model.get("bn_momentum"), num_classes=data.num_classes,
@@ -199,7 +200,8 @@ def retrieve(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
                            clip_len=proto.clip_len, eval_clips=proto.clips,
                            frame_size=tuple(proto.frame_size or recipe.data["frame_size"]),
                            batch_size=plan.per_device, num_workers=loader_workers(recipe, ctx),
-                           seed=ctx.seed, cache_frames=recipe.data.get("cache_frames", False))
+                           seed=ctx.seed, cache_frames=recipe.data.get("cache_frames", False),
+                           clip_starts=proto.clip_starts)
     share_cpu(ctx, data.num_workers)
     model = RetrievalEvaluator(backbone=recipe.backbone, backbone_width=recipe.model.get("backbone_width", 1.0),
                                bn_momentum=recipe.model.get("bn_momentum"),

@@ -187,6 +187,8 @@ class VideoDataModule(pl.LightningDataModule):
         seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
         repeat: passes over the training list per epoch (Pace's official epoch repeats it 10 times).
         cache_frames: keep whole decoded videos in memory (``DecodedVideos``) for small datasets.
+        clip_starts: how the evenly spread test and retrieval clips' starts are rounded: ``round``
+            (RSPNet's ``EvenNCrop``) or ``floor`` (VCOP's and PRP's test code).
         sampler: pretraining: the method's clip sampler (``method.sampler``: which frames, which targets).
         heldout: training videos held out (drawn with ``seed``) as the validation set, as PRP holds
             out 800 UCF101 / 400 HMDB51 videos; 0 validates fine-tuning on the test split (RSPNet's
@@ -216,6 +218,7 @@ class VideoDataModule(pl.LightningDataModule):
         heldout: int = 0,
         cache_frames: bool = False,
         sampler: ClipSampler | None = None,
+        clip_starts: Literal["round", "floor"] = "round",
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -235,6 +238,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.decode_threads, self.seed, self.repeat, self.heldout = decode_threads, seed, repeat, heldout
         self.cache_frames = cache_frames
         self.sampler = sampler
+        self.clip_starts = clip_starts
         self.skipped_videos = SkippedVideos()
         self._indexes: dict[str, VideoIndex] = {}
 
@@ -315,7 +319,7 @@ class VideoDataModule(pl.LightningDataModule):
         return self._loader(subset, EvenClipsSampler(self.clip_len, self.val_clips, self.stride), train=False)
 
     def test_dataloader(self) -> DataLoader | list[DataLoader]:
-        clips = EvenClipsSampler(self.clip_len, self.eval_clips, self.stride)
+        clips = EvenClipsSampler(self.clip_len, self.eval_clips, self.stride, self.clip_starts)
         if self.mode == "retrieval":
             return [self._loader("train", clips, train=False), self._loader("test", clips, train=False)]
         return self._loader("test", clips, train=False)

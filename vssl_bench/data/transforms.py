@@ -129,8 +129,9 @@ class ClipAugment(nn.Module):
                 x0 = torch.floor(draw(()) * (w - s + 1)).clamp(max=w - s)
                 y0 = torch.floor(draw(()) * (h - s + 1)).clamp(max=h - s)
             else:
-                x0 = torch.full((k,), float((w - self.size) // 2), device=device)
-                y0 = torch.full((k,), float((h - self.size) // 2), device=device)
+                # torchvision's CenterCrop (PRP's and VCOP's): int(round((w - s) / 2)), 30 on 171-wide frames
+                x0 = torch.full((k,), float(int(round((w - self.size) / 2))), device=device)
+                y0 = torch.full((k,), float(int(round((h - self.size) / 2))), device=device)
             return torch.stack([x0, y0, x0 + s, y0 + s], 1)
         if self.crop == "center_square":
             side = float(min(h, w))
