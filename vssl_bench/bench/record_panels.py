@@ -43,6 +43,8 @@ def stage_epochs(record: dict[str, Any] | None) -> int | None:
     for fine-tuning)."""
     if not record:
         return None
+    if isinstance(record.get("epochs"), int):  # records state it since the typed recipes
+        return record["epochs"]
     words = str(record.get("command") or "").replace("=", " ").split()
     for flag in ("--trainer.max-epochs", "--trainer.max_epochs"):
         if flag in words[:-1] and words[words.index(flag) + 1].isdigit():

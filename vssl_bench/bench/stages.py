@@ -82,8 +82,10 @@ def retrieval_plan(recipe: Recipe, ctx: RunContext) -> BatchPlan:
     return plan_batch(size, devices, devices, what="retrieval.batch_size")
 
 
-def _run_record(plan: BatchPlan, lr: float | None) -> dict[str, Any]:
-    return {"batch": plan.record(), "lr": lr}
+def _run_record(plan: BatchPlan, lr: float | None, trainer: pl.Trainer | None = None) -> dict[str, Any]:
+    """How the stage ran: its batch plan, first-step LR and the epochs it was set to train (after any
+    ``--trainer.max-epochs`` override)."""
+    return {"batch": plan.record(), "lr": lr, "epochs": trainer.max_epochs if trainer is not None else None}
 
 
 def first_step_lr(trainer: pl.Trainer) -> float | None:
@@ -127,7 +129,7 @@ def pretrain(recipe: Recipe, ctx: RunContext, cell_id: str) -> tuple[Path, dict[
                 weights_only=True)
     chosen = Path(best.best_model_path) if monitor and best.best_model_path else last
     return chosen, {"skipped_videos": data.skipped_videos.record(trainer), "protocol_notes": method.protocol_notes,
-                    "pretrain_checkpoint": choice, **_run_record(plan, first_step_lr(trainer))}
+                    "pretrain_checkpoint": choice, **_run_record(plan, first_step_lr(trainer), trainer)}
 
 
 # --- fine-tuning -------------------------------------------------------------------------------------
@@ -186,7 +188,7 @@ def finetune(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
     return ({"top1": 100 * model.results["test/top1"], "top5": 100 * model.results["test/top5"],
              "videos": model.results["test/videos"], "undecodable_videos": model.results["test/undecodable_videos"],
              "loaded_tensors": model.loaded_tensors, **metrics},
-            {"skipped_videos": data.skipped_videos.record(trainer), **_run_record(plan, first_step_lr(trainer))})
+            {"skipped_videos": data.skipped_videos.record(trainer), **_run_record(plan, first_step_lr(trainer), trainer)})
 
 
 # --- retrieval ---------------------------------------------------------------------------------------
