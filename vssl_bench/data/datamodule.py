@@ -187,6 +187,8 @@ class VideoDataModule(pl.LightningDataModule):
         seed: seed for the evaluation clips (training randomness follows ``seed_everything``).
         repeat: passes over the training list per epoch (Pace's official epoch repeats it 10 times).
         cache_frames: keep whole decoded videos in memory (``DecodedVideos``) for small datasets.
+        prefetch_factor: batches each worker keeps ready (PyTorch's default, 2: shared memory grows with
+            workers x this x batch, and 16-32 workers per GPU are common).
         clip_starts: how the evenly spread test and retrieval clips' starts are rounded: ``round``
             (RSPNet's ``EvenNCrop``) or ``floor`` (VCOP's and PRP's test code).
         sampler: pretraining: the method's clip sampler (``method.sampler``: which frames, which targets).
@@ -219,6 +221,7 @@ class VideoDataModule(pl.LightningDataModule):
         cache_frames: bool = False,
         sampler: ClipSampler | None = None,
         clip_starts: Literal["round", "floor"] = "round",
+        prefetch_factor: int = 2,
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -239,6 +242,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.cache_frames = cache_frames
         self.sampler = sampler
         self.clip_starts = clip_starts
+        self.prefetch_factor = prefetch_factor
         self.skipped_videos = SkippedVideos()
         self._indexes: dict[str, VideoIndex] = {}
 
@@ -298,7 +302,7 @@ class VideoDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
-            prefetch_factor=4 if self.num_workers > 0 else None,
+            prefetch_factor=self.prefetch_factor if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:
