@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from vssl_bench.data.datasets import Missing, VideoIndex, build_index
-from vssl_bench.data.decode import probe, read_frames
+from vssl_bench.data.decode import VideoInfo, read_frames
 from vssl_bench.data.sampling import ClipSampler, EvenClipsSampler, RandomClipSampler
 from vssl_bench.errors import ConfigError, VideoDecodeError
 
@@ -48,11 +48,11 @@ class DecodedVideos:
         self._videos: OrderedDict[tuple[str, Any], torch.Tensor] = OrderedDict()
         self._bytes = 0
 
-    def frames(self, path: str, num_frames: int, size: Any, threads: int) -> torch.Tensor:
-        key = (path, size)
+    def frames(self, info: VideoInfo, size: Any, threads: int) -> torch.Tensor:
+        key = (info.path, size)
         video = self._videos.get(key)
         if video is None:
-            video = read_frames(path, np.arange(num_frames), size, threads=threads)
+            video = read_frames(info.path, np.arange(info.num_frames), size, threads=threads, info=info)
             self._videos[key] = video
             self._bytes += video.numel()
             while self._bytes > self.max_bytes and len(self._videos) > 1:
@@ -65,7 +65,11 @@ DECODED = DecodedVideos()
 
 
 class ClipDataset(Dataset):
-    """Items ``{"video", "targets", "index", "label", "skipped", "valid"}`` from an index and a sampler."""
+    """Items ``{"video", "targets", "index", "label", "skipped", "valid"}`` from an index and a sampler.
+
+    Every video is probed once, when the dataset is made (``VideoIndex.probes``, with ``probe_workers``
+    processes), and read with that probe afterwards. ``repeat`` passes over the index make one epoch.
+    """
 
     def __init__(
         self,
@@ -77,15 +81,19 @@ class ClipDataset(Dataset):
         decode_threads: int = 1,
         seed: int = 0,
         cache_frames: bool = False,
+        repeat: int = 1,
+        probe_workers: int = 0,
     ) -> None:
         if len(index) == 0:
             raise ConfigError(f"{index!r} is empty: no videos to load. Check the root and the split files.")
         self.index, self.sampler, self.frame_size = index, sampler, frame_size
         self.replace_failed, self.max_replacements = replace_failed, max_replacements
         self.decode_threads, self.seed, self.cache_frames = decode_threads, seed, cache_frames
+        self.repeat = repeat
+        self.probes = index.probes(probe_workers)
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.index) * self.repeat
 
     def _rng(self, i: int) -> np.random.Generator:
         if self.replace_failed:  # training: fresh randomness every epoch, repeatable from the global seed
@@ -93,8 +101,9 @@ class ClipDataset(Dataset):
         return np.random.default_rng([self.seed, i])  # evaluation: the same clips every time
 
     def load(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
-        path, label = self.index.samples[i]
-        info = probe(path)
+        row = i % len(self.index)
+        path, label = self.index.samples[row]
+        info = self.probes.info(row)
         clips, targets = self.sampler(info.num_frames, rng)
         lengths = {len(c) for c in clips}
         if len(lengths) != 1:
@@ -102,9 +111,9 @@ class ClipDataset(Dataset):
         flat = np.concatenate(clips)
         unique, inverse = np.unique(flat, return_inverse=True)
         if self.cache_frames:
-            frames = DECODED.frames(path, info.num_frames, self.frame_size, self.decode_threads)[torch.from_numpy(unique)]
+            frames = DECODED.frames(info, self.frame_size, self.decode_threads)[torch.from_numpy(unique)]
         else:
-            frames = read_frames(path, unique, self.frame_size, threads=self.decode_threads)
+            frames = read_frames(path, unique, self.frame_size, threads=self.decode_threads, info=info)
         video = frames[torch.from_numpy(inverse)].view(len(clips), len(clips[0]), *frames.shape[1:])
         return {
             "video": video,
@@ -125,9 +134,10 @@ class ClipDataset(Dataset):
                 reason = str(exc)
                 if not self.replace_failed:
                     return self._placeholder(i, rng) | {"skipped": 1, "valid": False, "skip_reason": reason}
-                tried = int(rng.integers(len(self.index)))
+                tried = int(rng.integers(len(self)))
         raise VideoDecodeError(
-            f"{self.max_replacements + 1} videos in a row failed to decode (last: {self.index.samples[tried][0]}); "
+            f"{self.max_replacements + 1} videos in a row failed to decode "
+            f"(last: {self.index.samples[tried % len(self.index)][0]}); "
             "the dataset is probably corrupt or in an unsupported format. Check a few files with ffprobe."
         )
 
@@ -137,7 +147,7 @@ class ClipDataset(Dataset):
         h, w = self.frame_size if isinstance(self.frame_size, tuple) else (self.frame_size or 112,) * 2
         video = torch.zeros(len(clips), len(clips[0]), h, w, 3, dtype=torch.uint8)
         return {"video": video, "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
-                "index": i, "label": self.index.samples[i][1]}
+                "index": i, "label": self.index.samples[i % len(self.index)][1]}
 
 
 class SkippedVideos:
@@ -289,11 +299,9 @@ class VideoDataModule(pl.LightningDataModule):
 
     # loaders ----------------------------------------------------------------------------------------
     def _loader(self, subset: str, sampler: ClipSampler, train: bool) -> DataLoader:
-        index = self.index(subset)
-        if train and self.repeat > 1:
-            index = VideoIndex(index.samples * self.repeat, index.classes)
-        dataset = ClipDataset(index, sampler, self.frame_size, replace_failed=train,
-                              decode_threads=self.decode_threads, seed=self.seed, cache_frames=self.cache_frames)
+        dataset = ClipDataset(self.index(subset), sampler, self.frame_size, replace_failed=train,
+                              decode_threads=self.decode_threads, seed=self.seed, cache_frames=self.cache_frames,
+                              repeat=self.repeat if train else 1, probe_workers=self.num_workers)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
+from vssl_bench.data.probe_table import ProbeTable
 from vssl_bench.data.synthetic import SyntheticSpec, ensure_synthetic, generate
 from vssl_bench.errors import ConfigError, DatasetNotFoundError, MissingVideosError, SplitFileError
 
@@ -37,6 +38,14 @@ class VideoIndex:
         self.samples = samples
         self.classes = classes
         self.absent: list[str] = []  # listed in the split files but not on disk (kept only with missing="skip")
+        self._probes: ProbeTable | None = None
+
+    def probes(self, workers: int = 0) -> ProbeTable:
+        """Every sample's probe (frame count, keyframes, timestamps), made on first use with ``workers``
+        processes and kept with the index: loaders built from it never probe a video again."""
+        if self._probes is None:
+            self._probes = ProbeTable([path for path, _ in self.samples], workers)
+        return self._probes
 
     @property
     def class_to_idx(self) -> dict[str, int]:

@@ -17,7 +17,8 @@ produce at those 0-based positions, without decoding the whole video:
      After a seek the decoder's first frame is that keyframe (recognised by its packet timestamp), and
      frame ``i`` is the ``i``-th frame the decoder returns from there.
 
-   The probe is cached per process.
+   The probe is cached per process for one-off callers; a dataset keeps every video's probe in its
+   own table (:mod:`vssl_bench.data.probe_table`) and passes it in (``read_frames(..., info=)``).
 2. The wanted frames are visited in ascending order. For each one we seek to the keyframe at or before
    it unless the decoder is already positioned between that keyframe and the frame, so a clip (or
    several overlapping clips of one sample) costs one seek and decodes only from the preceding
@@ -212,15 +213,16 @@ def read_frames(
     indices: Sequence[int] | np.ndarray | torch.Tensor,
     size: Size = None,
     threads: int = 1,
+    info: VideoInfo | None = None,
 ) -> torch.Tensor:
     """Decode the frames at ``indices`` (0-based, any order, repeats allowed) as uint8 ``(T, H, W, 3)`` RGB.
 
     ``size``: ``None`` keeps the stored size, an ``int`` resizes the short side to it (aspect kept),
     ``(H, W)`` resizes to exactly that. ``threads`` is the decoder's own thread count: 1 in data-loader
     workers that already fill every core; more (frame and slice threading) where a worker has cores
-    to spare.
+    to spare. ``info``: the video's probe, if the caller keeps it (otherwise ``path`` is probed).
     """
-    info = probe(path)
+    info = probe(path) if info is None else info
     wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
     out_h, out_w = output_size(info.width, info.height, size)
     out = np.empty((wanted.size, out_h, out_w, 3), dtype=np.uint8)
