@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torchvision.ops import roi_align
 
 from vssl_bench.data.transforms import ClipAugment
 from vssl_bench.errors import ConfigError
@@ -71,3 +75,57 @@ def test_bad_values_are_config_errors():
         ClipAugment(flip_p=2)
     with pytest.raises(ConfigError, match="larger than the decoded frames"):
         ClipAugment(size=64, crop="center")(video())
+
+
+class WholeFrameReference(ClipAugment):
+    """The arithmetic before cropping came first: every frame of the batch converted to float and
+    scaled to [0, 1], then one ``roi_align`` (exact windows with one sample per pixel). The random
+    draws are the class's own, so both see the same boxes, flips and colours."""
+
+    def _crop(self, clips, boxes):
+        k, t, h, w, c = clips.shape
+        x = clips.permute(0, 1, 4, 2, 3).reshape(k, t * c, h, w).float().div_(255)
+        exact = self.crop in ("random", "center")
+        rois = torch.cat([torch.arange(k, dtype=x.dtype)[:, None], boxes], 1)
+        out = roi_align(x, rois, output_size=self.size, spatial_scale=1.0, sampling_ratio=1 if exact else 2,
+                        aligned=True)
+        return out.view(k, t, c, self.size, self.size)
+
+
+@pytest.mark.parametrize("crop", ["random_resized", "random", "center", "center_square", "resize"])
+@pytest.mark.parametrize("shape", [(27, 45), (45, 27)])
+def test_cropping_first_gives_the_whole_frame_results(crop, shape):
+    v = video(b=3, n=3, t=4, h=shape[0], w=shape[1])
+    settings = dict(size=16, crop=crop, flip_p=0.5, jitter=(0.4, 0.4, 0.4, 0.2), jitter_p=0.8, grayscale_p=0.3)
+    results = []
+    for augment in (ClipAugment(**settings), WholeFrameReference(**settings)):
+        torch.manual_seed(5)
+        random.seed(5)
+        results.append(augment(v, share=[0, 1, 1]))
+    assert torch.allclose(results[0], results[1], atol=2e-5)
+
+
+class FloatWrites(TorchDispatchMode):
+    """Counts operations that write a float tensor of at least ``numel`` elements (views excluded)."""
+
+    def __init__(self, numel: int) -> None:
+        super().__init__()
+        self.numel, self.writes = numel, []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if (isinstance(out, torch.Tensor) and out.is_floating_point() and out.numel() >= self.numel
+                and not func.is_view and func.__name__.split(".")[0] not in ("empty", "empty_strided")):
+            self.writes.append(func.__name__)
+        return out
+
+
+@pytest.mark.parametrize(("crop", "allowed"), [("random", 0), ("center", 0), ("center_square", 0),
+                                               ("random_resized", 1), ("resize", 1)])
+def test_float_work_is_done_on_the_crop_not_the_frame(crop, allowed):
+    """Fixed windows are cut from the uint8 frames before any float exists; crops whose boxes live on
+    the device convert the frame once (layout and dtype in one pass) and scale only the output."""
+    v = video(b=2, n=2, t=4, h=40, w=80)
+    with FloatWrites(v.numel() * 9 // 10) as watch:  # a float copy of (nearly) every pixel
+        ClipAugment(size=24, crop=crop, jitter=(0.4, 0.4, 0.4, 0.1), grayscale_p=0.2)(v)
+    assert len(watch.writes) <= allowed, watch.writes

@@ -4,8 +4,13 @@ Each clip draws its own parameters (crop box, flip, jitter factors, grayscale), 
 frames unless ``jitter_per_frame`` (Pace redraws colour jitter for every frame). Clips can be told to
 share parameters (RSPNet's two speed versions of the key window share one crop and one jitter draw).
 
-Crop-and-resize for a whole batch is one ``torchvision.ops.roi_align`` call with one box per clip, the
-time axis folded into channels; with integer boxes of the output size it is an exact crop.
+Cropping comes first and reads the uint8 frames; only what the crop needs is converted to float.
+Fixed-size windows (``random``, ``center``) are gathered straight from the uint8 batch (an exact crop,
+no interpolation). Crops that resize are one ``torchvision.ops.roi_align`` call with one box per clip,
+the time axis folded into channels, over the part of the frame the boxes can reach: the centred square
+for ``center_square``; the whole frame for ``resize`` and for ``random_resized``, whose boxes are drawn
+on the device and could only be bounded by reading them on the host (a synchronisation per step). The
+scaling to [0, 1] happens after the crop, on the small output.
 Colour jitter follows torchvision's definitions for brightness, contrast and saturation; hue is a
 rotation of the chroma plane in YIQ space (the usual vectorised approximation of an HSV hue shift).
 The order of the four jitter operations is shuffled once per batch.
@@ -83,7 +88,6 @@ class ClipAugment(nn.Module):
         b, n, t, h, w, c = video.shape
         k = b * n
         device = video.device
-        x = video.permute(0, 1, 2, 5, 3, 4).reshape(k, t * c, h, w).float().div_(255)
 
         def draw(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0) -> torch.Tensor:
             r = torch.empty((b, n) + shape, device=device).uniform_(low, high)
@@ -92,10 +96,7 @@ class ClipAugment(nn.Module):
             return r.reshape((k,) + shape)
 
         boxes = self._boxes(draw, k, h, w, device)
-        exact = self.crop in ("random", "center")
-        x = roi_align(x, torch.cat([torch.arange(k, device=device, dtype=x.dtype)[:, None], boxes], 1),
-                      output_size=self.size, spatial_scale=1.0, sampling_ratio=1 if exact else 2, aligned=True)
-        x = x.view(k, t, c, self.size, self.size)
+        x = self._crop(video.reshape(k, t, h, w, c), boxes)  # float (K, T, C, S, S) in [0, 1]
         if self.flip_p > 0:
             flip = draw(()) < self.flip_p
             x = torch.where(flip.view(k, 1, 1, 1, 1), x.flip(-1), x)
@@ -110,6 +111,31 @@ class ClipAugment(nn.Module):
         elif self.normalize == "bgr255":
             x = x.flip(1) * 255
         return x.reshape(b, n, c, t, self.size, self.size)
+
+    def _crop(self, clips: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(K, T, H, W, C)`` clips cut to their ``(x0, y0, x1, y1)`` boxes -> float ``(K, T, C, S, S)``."""
+        k, t, h, w, c = clips.shape
+        s = self.size
+        if self.crop in ("random", "center"):  # integer windows of the output size: gather the uint8 pixels
+            steps = torch.arange(s, device=clips.device)
+            rows = boxes[:, 1].long()[:, None] + steps  # (K, S)
+            cols = boxes[:, 0].long()[:, None] + steps
+            which = torch.arange(k, device=clips.device)[:, None, None]
+            window = clips.permute(0, 2, 3, 1, 4)[which, rows[:, :, None], cols[:, None, :]]  # (K, S, S, T, C)
+            return window.permute(0, 3, 4, 1, 2).float().div_(255)
+        y0, y1, x0, x1 = 0, h, 0, w
+        if self.crop == "center_square":  # the square's rows and columns, and the pixels its samples touch
+            (y0, y1), (x0, x1) = _reach(h, min(h, w)), _reach(w, min(h, w))
+            boxes = boxes.clone()
+            boxes[:, 0::2] -= x0  # scalars, not a host-built tensor: nothing is copied to the device
+            boxes[:, 1::2] -= y0
+        region = clips[:, :, y0:y1, x0:x1]
+        x = torch.empty((k, t, c, y1 - y0, x1 - x0), device=clips.device)
+        x.copy_(region.permute(0, 1, 4, 2, 3))  # the only full-region pass: layout and dtype at once
+        rois = torch.cat([torch.arange(k, device=clips.device, dtype=x.dtype)[:, None], boxes], 1)
+        out = roi_align(x.view(k, t * c, y1 - y0, x1 - x0), rois, output_size=s, spatial_scale=1.0,
+                        sampling_ratio=2, aligned=True)
+        return out.view(k, t, c, s, s).div_(255)
 
     def _boxes(self, draw, k: int, h: int, w: int, device: torch.device) -> torch.Tensor:
         s = float(self.size)
@@ -168,6 +194,11 @@ class ClipAugment(nn.Module):
             else:
                 jittered = _rotate_hue(jittered, f * 2 * math.pi, self.rgb_to_yiq, self.yiq_to_rgb)
         return torch.where(apply, jittered, x)
+
+
+def _reach(length: int, side: int) -> tuple[int, int]:
+    """Pixels ``[start, stop)`` that bilinear samples of a centred span of ``side`` (of ``length``) read."""
+    return max(0, math.floor((length - side) / 2) - 1), min(length, math.ceil((length + side) / 2) + 1)
 
 
 def _fixed_boxes(k: int, box: tuple[float, float, float, float], device: torch.device) -> torch.Tensor:
