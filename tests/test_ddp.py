@@ -60,3 +60,65 @@ def test_shuffled_forward_returns_each_ranks_own_outputs(tmp_path):
         # a per-sample encoder must give the same answer shuffled or not: nothing got swapped
         torch.testing.assert_close(r["shuffled"], r["plain"])
         torch.testing.assert_close(r["gathered"], torch.cat([results[0]["x"], results[1]["x"]]))
+
+
+def _gather_everything_reference(encoder, x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """The exchange shuffling BN used before: every rank gathers every rank's clips, encodes its
+    share of the permuted batch, gathers every rank's keys and keeps its own rows."""
+    rank, b, world = dist.get_rank(), x.shape[0], dist.get_world_size()
+    everything = [torch.empty_like(x) for _ in range(world)]
+    dist.all_gather(everything, x)
+    out = encoder(torch.cat(everything)[order[rank * b:(rank + 1) * b]])
+    keys = [torch.empty_like(out) for _ in range(world)]
+    dist.all_gather(keys, out)
+    restored = torch.empty(world * b, out.shape[1])
+    restored[order] = torch.cat(keys)
+    return restored[rank * b:(rank + 1) * b]
+
+
+def _exchange_worker(rank: int, world: int, init_file: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    torch.manual_seed(10 + rank)
+    x = torch.randn(6, 5) * torch.arange(1, 6.0)
+    torch.manual_seed(0)  # the same weights on every rank, as DDP keeps them
+    encoder = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4)).train()
+    moved: dict[str, int] = {"bytes": 0}
+    originals = {name: getattr(dist, name) for name in ("all_gather", "all_to_all_single", "broadcast")}
+
+    def counted(name):
+        def call(output, *args, **kwargs):
+            tensors = output if isinstance(output, list) else [output]
+            moved["bytes"] += sum(t.numel() * t.element_size() for t in tensors)
+            return originals[name](output, *args, **kwargs)
+        return call
+
+    results = {}
+    for step in range(3):
+        ours, theirs = torch.Generator().manual_seed(step), torch.Generator().manual_seed(step)
+        for name in originals:
+            setattr(dist, name, counted(name))
+        moved["bytes"] = 0
+        keys = shuffled_forward(encoder, x, generator=ours)
+        results[f"bytes_new{step}"] = moved["bytes"]
+        moved["bytes"] = 0
+        reference = _gather_everything_reference(encoder, x, torch.randperm(world * 6, generator=theirs))
+        results[f"bytes_old{step}"] = moved["bytes"]
+        for name, original in originals.items():
+            setattr(dist, name, original)
+        results[f"keys{step}"], results[f"reference{step}"] = keys, reference
+    results["default"] = shuffled_forward(encoder, x)  # the generator every rank seeds alike
+    torch.save(results, f"{out}/exchange{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+def test_shuffling_bn_sends_each_rank_only_its_clips_and_gives_the_gathered_keys(tmp_path):
+    """Keys equal those of gathering every clip everywhere (same permutation, a BatchNorm encoder so
+    the batch each rank normalises matters), while each rank receives its share only."""
+    mp.spawn(_exchange_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        r = torch.load(tmp_path / f"exchange{rank}.pt")
+        for step in range(3):
+            torch.testing.assert_close(r[f"keys{step}"], r[f"reference{step}"])
+            assert r[f"bytes_new{step}"] * 2 == r[f"bytes_old{step}"]  # b rows in, not world x b
+        assert r["default"].shape == (6, 4) and torch.isfinite(r["default"]).all()

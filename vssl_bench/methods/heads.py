@@ -45,7 +45,6 @@ def momentum_copy(module: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def ema_update(pairs: Iterable[tuple[nn.Module, nn.Module]], momentum: float) -> None:
     """``target = momentum * target + (1 - momentum) * online`` for every (target, online) pair of
     modules, in two fused multi-tensor kernels rather than two per parameter. Parameters only, as MoCo's
@@ -75,9 +74,17 @@ def gather_all(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def shuffled_forward(encoder: nn.Module, x: torch.Tensor, groups: int = 1) -> torch.Tensor:
+def shuffled_forward(encoder: nn.Module, x: torch.Tensor, groups: int = 1,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
     """MoCo's shuffling BN: run the key encoder on a batch shuffled across ranks, then unshuffle,
     so a key is never normalised with the statistics its own query saw.
+
+    Across ranks the global batch is put in a random order drawn on the host from ``generator``
+    (by default one that every rank seeds alike, see :func:`shared_generator`), so every rank knows
+    the whole permutation without reading the device; rank ``r`` encodes places ``r*b .. r*b+b-1``
+    of it. Each rank sends every other rank only the clips that rank encodes (one all-to-all), and
+    the keys go back the same way: a rank receives ``b`` clips, not the ``world x b`` of gathering
+    everything.
 
     On one process there are no other ranks to shuffle with, so it is emulated as single-GPU MoCo
     ports do: the batch is shuffled and split into ``groups`` parts (at most half the batch, so each has
@@ -93,15 +100,61 @@ def shuffled_forward(encoder: nn.Module, x: torch.Tensor, groups: int = 1) -> to
         restored = parts[0].new_empty((x.shape[0], *parts[0].shape[1:]))
         restored[order] = torch.cat(parts)
         return restored
-    everything = gather_all(x)
-    order = torch.randperm(everything.shape[0], device=x.device)
-    dist.broadcast(order, src=0)
-    rank, b = dist.get_rank(), x.shape[0]
-    out = encoder(everything[order[rank * b:(rank + 1) * b]])
-    gathered = gather_all(out)
-    restored = torch.empty_like(gathered)
-    restored[order] = gathered
-    return restored[rank * b:(rank + 1) * b]
+    b = x.shape[0]
+    order = torch.randperm(n * b, generator=generator or shared_generator(x.device))
+    plan = ExchangePlan(order, dist.get_rank(), n, b)
+    clips = _all_to_all(x[plan.send.to(x.device, non_blocking=True)], plan.send_counts, plan.receive_counts)
+    out = encoder(clips[plan.in_order.to(x.device, non_blocking=True)])
+    keys = _all_to_all(out[plan.arrival.to(x.device, non_blocking=True)], plan.receive_counts, plan.send_counts)
+    restored = torch.empty_like(keys)
+    restored[plan.send.to(x.device, non_blocking=True)] = keys
+    return restored
+
+
+class ExchangePlan:
+    """Who sends which rows to whom, for a permutation ``order`` of a global batch of ``world x b``
+    samples (sample ``g`` lives on rank ``g // b`` as row ``g % b``; place ``p`` of the shuffled batch
+    is encoded by rank ``p // b``). Host-side integers only.
+
+    - ``send``: this rank's rows in the order it sends them (grouped by destination, each group in the
+      order its destination encodes them), ``send_counts`` rows per destination;
+    - ``receive_counts``: rows arriving from each source (they arrive grouped by source);
+    - ``arrival``: the places (in this rank's shuffled share) the arriving rows hold, and ``in_order``
+      the arriving rows put in that share's order.
+    """
+
+    def __init__(self, order: torch.Tensor, rank: int, world: int, b: int) -> None:
+        mine = order[rank * b:(rank + 1) * b]  # the samples this rank encodes, in the shuffled order
+        sources = mine // b
+        self.arrival = torch.argsort(sources, stable=True)
+        self.in_order = torch.argsort(self.arrival)
+        self.receive_counts = torch.bincount(sources, minlength=world).tolist()
+        own = order // b == rank
+        self.send = order[own] % b
+        self.send_counts = torch.bincount(torch.arange(world * b)[own] // b, minlength=world).tolist()
+
+
+def _all_to_all(rows: torch.Tensor, send_counts: list[int], receive_counts: list[int]) -> torch.Tensor:
+    received = rows.new_empty((sum(receive_counts), *rows.shape[1:]))
+    dist.all_to_all_single(received, rows.contiguous(), receive_counts, send_counts)
+    return received
+
+
+_SHARED: dict[str, object] = {}
+
+
+def shared_generator(device: torch.device) -> torch.Generator:
+    """A host generator in the same state on every rank of the current process group: seeded from a
+    number rank 0 draws and broadcasts once per group, then advanced alike by every rank's calls."""
+    group = dist.group.WORLD
+    if _SHARED.get("group") is not group:
+        seed = torch.randint(0, 2**62, (1,), dtype=torch.long).to(device)
+        dist.broadcast(seed, src=0)
+        _SHARED["group"] = group  # held: a later group is a new object, never this one's reused id
+        _SHARED["generator"] = torch.Generator().manual_seed(int(seed.item()))
+    generator = _SHARED["generator"]
+    assert isinstance(generator, torch.Generator)
+    return generator
 
 
 class FeatureQueue(nn.Module):
