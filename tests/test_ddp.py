@@ -3,12 +3,15 @@ rely on (the queue is filled from every rank; shuffled BN returns each rank's ow
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
+import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -122,3 +125,55 @@ def test_shuffling_bn_sends_each_rank_only_its_clips_and_gives_the_gathered_keys
             torch.testing.assert_close(r[f"keys{step}"], r[f"reference{step}"])
             assert r[f"bytes_new{step}"] * 2 == r[f"bytes_old{step}"]  # b rows in, not world x b
         assert r["default"].shape == (6, 4) and torch.isfinite(r["default"]).all()
+
+
+class _Phase(pl.Callback):
+    """Whether the trainer is inside a training batch (the step) or between batches."""
+
+    def __init__(self) -> None:
+        self.inside = False
+
+    def on_train_batch_start(self, *args) -> None:
+        self.inside = True
+
+    def on_train_batch_end(self, *args) -> None:
+        self.inside = False
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+@pytest.mark.parametrize("stage", ["pretext", "finetune"])
+def test_training_steps_make_no_all_reduce_and_epochs_reduce_their_means(stage, synthetic_root, monkeypatch):
+    """Under DDP (one gloo process here), logging costs no collective per step: step values are the
+    rank's own, and the epoch means the records read (``train/epoch_*``) are reduced at the epoch's end."""
+    from vssl_bench.data.datamodule import VideoDataModule
+    from vssl_bench.evaluation.finetune import FineTuner
+    from vssl_bench.methods import METHODS
+
+    phase, calls = _Phase(), []
+    original = dist.all_reduce
+
+    def all_reduce(*args, **kwargs):
+        calls.append("step" if phase.inside else "between")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    if stage == "pretext":
+        model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32)
+        data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
+                               sampler=model.sampler)
+    else:
+        model = FineTuner(backbone="r3d10", backbone_width=0.125, num_classes=12, crop_size=32)
+        data = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=8, frame_size=(40, 50),
+                               batch_size=4, num_workers=0)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, strategy="ddp", max_epochs=1, limit_train_batches=3,
+                         limit_val_batches=0, logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                         enable_model_summary=False, callbacks=[phase])
+    with mock.patch.dict(os.environ):  # Lightning's DDP set-up exports its rendezvous variables
+        try:
+            trainer.fit(model, data)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+    assert trainer.global_step == 3
+    assert "step" not in calls and "between" in calls
+    assert math.isfinite(float(trainer.callback_metrics["train/epoch_loss"]))

@@ -107,7 +107,10 @@ class FineTuner(pl.LightningModule):
         logits = self(batch["video"][:, 0])
         loss = F.cross_entropy(logits.float(), batch["label"])
         acc = (logits.argmax(1) == batch["label"]).float().mean()
-        self.log_dict({"train/loss": loss, "train/top1": acc}, prog_bar=True, batch_size=len(logits), sync_dist=True)
+        metrics = {"train/loss": loss, "train/top1": acc}
+        self.log_dict(metrics, prog_bar=True, batch_size=len(logits))  # each step: this rank's, no all-reduce
+        self.log_dict({k.replace("train/", "train/epoch_"): v for k, v in metrics.items()}, on_step=False,
+                      on_epoch=True, batch_size=len(logits), sync_dist=True)  # reduced once per epoch
         return loss
 
     def _eval_step(self, batch: dict[str, Any]) -> None:

@@ -135,13 +135,18 @@ class PretextMethod(pl.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         out = self.pretext_step(batch)
         size = batch["video"].shape[0]
-        self.log("train/loss", out["loss"], prog_bar=True, batch_size=size, sync_dist=True)
-        self.log("train/epoch_loss", out["loss"], on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+        # each step: this rank's values (the progress bar, the log's step rows), with no all-reduce
+        self.log("train/loss", out["loss"], prog_bar=True, batch_size=size)
         for name, value in out.items():
             if name != "loss":
-                self.log(f"train/{name}", value, prog_bar=name.startswith("acc/"), batch_size=size, sync_dist=True)
-        self.log("data/skipped_videos", batch["skipped"].sum().float(), reduce_fx="sum", batch_size=size,
-                 sync_dist=True)
+                self.log(f"train/{name}", value, prog_bar=name.startswith("acc/"), batch_size=size)
+        # each epoch: the means (and the skip count) over every rank's batches, reduced once at its end
+        self.log("train/epoch_loss", out["loss"], on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+        for name, value in out.items():
+            if name.startswith("acc/"):
+                self.log(f"train/epoch_{name}", value, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
+        self.log("data/skipped_videos", batch["skipped"].sum().float(), on_step=False, on_epoch=True,
+                 reduce_fx="sum", batch_size=size, sync_dist=True)
         return out["loss"]
 
     def effective_lr(self) -> float:
