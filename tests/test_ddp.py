@@ -145,9 +145,7 @@ class _Phase(pl.Callback):
 def test_training_steps_make_no_all_reduce_and_epochs_reduce_their_means(stage, synthetic_root, monkeypatch):
     """Under DDP (one gloo process here), logging costs no collective per step: step values are the
     rank's own, and the epoch means the records read (``train/epoch_*``) are reduced at the epoch's end."""
-    from vssl_bench.data.datamodule import VideoDataModule
-    from vssl_bench.evaluation.finetune import FineTuner
-    from vssl_bench.methods import METHODS
+    from test_methods import tiny_module_and_data
 
     phase, calls = _Phase(), []
     original = dist.all_reduce
@@ -157,14 +155,7 @@ def test_training_steps_make_no_all_reduce_and_epochs_reduce_their_means(stage, 
         return original(*args, **kwargs)
 
     monkeypatch.setattr(dist, "all_reduce", all_reduce)
-    if stage == "pretext":
-        model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32)
-        data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
-                               sampler=model.sampler)
-    else:
-        model = FineTuner(backbone="r3d10", backbone_width=0.125, num_classes=12, crop_size=32)
-        data = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=8, frame_size=(40, 50),
-                               batch_size=4, num_workers=0)
+    model, data = tiny_module_and_data(stage, synthetic_root)
     trainer = pl.Trainer(accelerator="cpu", devices=1, strategy="ddp", max_epochs=1, limit_train_batches=3,
                          limit_val_batches=0, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                          enable_model_summary=False, callbacks=[phase])

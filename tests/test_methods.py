@@ -16,6 +16,17 @@ from vssl_bench.methods import METHODS
 SMALL = {"rspnet": {"queue_size": 64}, "ascnet": {"bank_size": 64, "hidden_dim": 32}, "pace": {}, "prp": {}}
 
 
+def tiny_module_and_data(module: str, root) -> tuple[pl.LightningModule, VideoDataModule]:
+    """A narrow Pace pretext model (``pretext``) or fine-tuner (``finetune``) and its synthetic data."""
+    if module == "pretext":
+        model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32)
+        return model, VideoDataModule("synthetic", str(root), frame_size=(40, 50), batch_size=4, num_workers=0,
+                                      sampler=model.sampler)
+    model = FineTuner(backbone="r3d10", backbone_width=0.125, num_classes=12, crop_size=32)
+    return model, VideoDataModule("synthetic", str(root), mode="finetune", clip_len=8, frame_size=(40, 50),
+                                  batch_size=4, num_workers=0)
+
+
 def trainer(tmp_path, steps: int) -> pl.Trainer:
     return pl.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_progress_bar=False,
                       enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
@@ -93,14 +104,7 @@ def test_cpu_bf16_conv3d_weight_gradient_is_exact_with_onednn_off():
 
 @pytest.mark.parametrize("module", ["pretext", "finetune"])
 def test_bf16_training_on_cpu_with_onednn_is_refused_with_the_fix(module, synthetic_root, tmp_path):
-    if module == "pretext":
-        model = METHODS["pace"](backbone="r3d10", backbone_width=0.125, clip_len=8, crop_size=32)
-        data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
-                           sampler=model.sampler)
-    else:
-        model = FineTuner(backbone="r3d10", backbone_width=0.125, num_classes=12, crop_size=32)
-        data = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=8, frame_size=(40, 50), batch_size=4,
-                               num_workers=0)
+    model, data = tiny_module_and_data(module, synthetic_root)
     t = pl.Trainer(max_steps=1, accelerator="cpu", precision="bf16-mixed", logger=False, enable_progress_bar=False,
                    enable_model_summary=False, default_root_dir=tmp_path, enable_checkpointing=False)
     with pytest.raises(ConfigError, match=r"bf16-mixed.*on CPU.*32-true"):
