@@ -36,20 +36,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from device_figures import NOT_ON_CPU, busy_fraction, counted_flops, peak_flops
+from kinetics_like import decode_costs, kinetics_like_videos, paper_samplers
 
 from vssl_bench.backbones import build_backbone
 from vssl_bench.methods import METHODS
 
-PEAK_BF16_DENSE = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 PAPER_INPUT = {"c3d": (16, 112), "r3d10": (16, 112), "r21d10": (16, 112), "r3d18": (16, 112), "s3dg": (64, 224)}
 SMALL = {"rspnet": {"queue_size": 256}, "ascnet": {"bank_size": 256}, "pace": {}, "prp": {}}
-
-
-def peak_flops(device: torch.device) -> float | None:
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_BF16_DENSE.items() if key in name), None)
 
 
 class Clock:
@@ -77,38 +71,6 @@ class Clock:
 def autocast(device: torch.device, precision: str):
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
-def counted_flops(run) -> float:
-    """FLOPs of everything ``run()`` executes, backward included (torch's counter sees autograd)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        run()
-    return float(counter.get_total_flops())
-
-
-def busy_fraction(run, steps: int, device: torch.device) -> float | None:
-    """Kernel time over wall time across ``steps`` calls of ``run``, from the profiler (GPU only)."""
-    if device.type != "cuda":
-        return None
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.cuda.synchronize()
-    start = time.perf_counter()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(steps):
-            run()
-        torch.cuda.synchronize()
-    wall = time.perf_counter() - start
-    intervals = sorted((e.time_range.start, e.time_range.end) for e in prof.events()
-                       if e.device_type.name == "CUDA")
-    busy, end = 0.0, -1.0
-    for a, b in intervals:  # union of kernel intervals (microseconds)
-        if b > end:
-            busy += b - max(a, end)
-            end = b
-    return round(busy / 1e6 / wall, 3) if wall > 0 else None
 
 
 # --- backbones ---------------------------------------------------------------------------------
@@ -236,7 +198,7 @@ def method_rows(device: torch.device, smoke: bool, precision: str, batch: int, s
 
 def sync_count(step, device: torch.device) -> int | str:
     if device.type != "cuda":
-        return "not measurable on CPU (tests/test_host_syncs.py watches host reads instead)"
+        return NOT_ON_CPU + "; tests/test_host_syncs.py watches host reads instead"
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -280,30 +242,16 @@ def lightning_row(device: torch.device, smoke: bool, batch: int, steps: int, pre
 
 # --- decoding supply ------------------------------------------------------------------------------
 def decode_row(tmp: Path, smoke: bool, samples_per_s: dict[str, float]) -> dict:
-    from vssl_bench.data.decode import read_frames
-    from vssl_bench.data.synthetic import write_video
-
-    size = (64, 86) if smoke else (256, 340)  # (H, W): even sides for 4:2:0 H.264
-    frames = 64 if smoke else 250
-    rng = np.random.default_rng(0)
-    video = rng.integers(0, 255, (frames, *size, 3), dtype=np.uint8)
-    path = tmp / "kinetics_like.mp4"
-    write_video(path, video, fps=25, gop=150)
-    samples = {"rspnet": [np.arange(s, s + 32) for s in (3, frames - 40)], "pace": [np.arange(5, 5 + 16 * 3, 3)],
-               "prp": [np.arange(0, 16 * 4, 4) % frames], "finetune": [np.arange(10, 26)]}
-    out: dict[str, Any] = {"clip": f"{frames} frames {size[1]}x{size[0]} H.264, keyframe every 150", "per_sample_ms": {}}
-    for name, clips in samples.items():
-        indices = np.concatenate(clips)
-        read_frames(str(path), indices, (128, 171))
-        start = time.perf_counter()
-        repeats = 2 if smoke else 10
-        for _ in range(repeats):
-            read_frames(str(path), indices, (128, 171))
-        out["per_sample_ms"][name] = round((time.perf_counter() - start) / repeats * 1e3, 2)
+    """CPU milliseconds per sample on Kinetics-like H.264 (340x256, a keyframe every 150) for each
+    method's paper sampler, and the decoding cores one GPU needs at the measured training rate."""
+    width, height, frames = (86, 64, 64) if smoke else (340, 256, 250)
+    paths = kinetics_like_videos(tmp, 1 if smoke else 4, width, height, frames, gop=150)
+    out: dict[str, Any] = {"clip": f"{frames} frames {width}x{height} H.264, keyframe every 150",
+                           "per_sample_ms": decode_costs(paths, paper_samplers(), 2 if smoke else 40)}
     # cores kept busy decoding = samples per second the GPU trains x CPU seconds per sample
     out["cores_per_gpu"] = {m: round(samples_per_s[m] * out["per_sample_ms"][m] / 1e3, 1)
-                            for m in ("rspnet", "pace", "prp") if m in samples_per_s}
-    out["nvdec"] = nvdec_note(path)
+                            for m in samples_per_s if m in out["per_sample_ms"]}
+    out["nvdec"] = nvdec_note(Path(paths[0]))
     return out
 
 

@@ -61,12 +61,12 @@ from vssl_bench.data.datamodule import ClipDataset
 from vssl_bench.data.datasets import VideoIndex
 from vssl_bench.data.decode import probe, read_frames
 from vssl_bench.data.synthetic import SyntheticSpec, render_video, write_video
-from vssl_bench.data.transcode import transcode_video
 from vssl_bench.methods.pace import PaceSampler
 from vssl_bench.methods.prp import DilatedSampler
 from vssl_bench.methods.rspnet import TwoSpeedSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from kinetics_like import kinetics_like_videos  # noqa: E402
 from quirky_videos import pack_bframes, write_mpeg4_avi  # noqa: E402
 
 CONTAINERS = {
@@ -92,13 +92,12 @@ NEAR = 6  # exactness: the returned frame is compared with the sequential frames
 
 def make_videos(folder: Path, kind: str, count: int) -> list[str]:
     c = CONTAINERS[kind]
-    if "from" in c:  # transcode the source kind's files, as a user would
-        out = []
-        for path in make_videos(folder, c["from"], count):
-            target = folder / "transcoded" / Path(path).name
-            transcode_video(Path(path), target, short_side=128, keyframe_interval=16)
-            out.append(str(target))
-        return out
+    if "from" in c:  # the source kind's files transcoded, as a user would (`data transcode`'s defaults)
+        source = CONTAINERS[c["from"]]
+        return kinetics_like_videos(folder, count, source["width"], source["height"], source["frames"],
+                                    source["gop"], short_side=128, keyframe_interval=16)
+    if c["ext"] == "mp4":
+        return kinetics_like_videos(folder, count, c["width"], c["height"], c["frames"], c["gop"])
     spec = SyntheticSpec(num_frames=c["frames"], height=c["height"], width=c["width"])
     paths = []
     for i in range(count):

@@ -1,20 +1,22 @@
-"""Training throughput of one method + backbone, measured two ways in one run:
+"""Training throughput as users run it: ``Trainer.fit`` of a method on Kinetics-like H.264 input,
+fed by the real data module, timed by a callback.
 
-- ``model_only``: one batch made once, already on the device (uint8 clips as the loader delivers
-  them), then augmentation + forward + backward + optimiser step, repeated;
-- ``end_to_end``: the same step fed by the real ``VideoDataModule`` loader with N workers (uint8
-  transfer, pinned memory on CUDA).
+- Input: Kinetics-like mp4 files (H.264 with B-frames, ``--video_size``, a keyframe every ``--gop``
+  frames; ``--short_side`` rewrites them as ``vssl-bench data transcode`` would), cached under
+  ``--cache``, or any Kinetics-layout folder given with ``--root``.
+- Warm-up: the first ``--warmup`` steps are not timed, and there must be more of them than the
+  batches the loader workers hold ready (``workers x prefetch``), and more timed steps too: otherwise
+  the timed window would drain batches decoded before it began and overstate the rate.
+- FLOPs: one training step counted by torch's FLOP counter as it runs (forward and backward of the
+  trained modules, the forward only of no-grad key/target encoders, which have no backward).
+- MFU: achieved FLOP/s over the device's dense bf16 peak (GPU only).
+- Busy fraction: kernel time over wall time across the timed steps, from the CUDA profiler. A CPU
+  has no kernel timeline, so there the report says so and gives the CPU figures instead, with the
+  share of the timed wall spent between steps (waiting for the loader, transfer, augmentation).
 
-``gpu_busy`` = end_to_end / model_only: the fraction of the model-only rate that survives the
-loader (1.0 = the device never waits for data). On CUDA it also reports the achieved TFLOP/s of
-the model-only step (forward FLOPs from torch's counter x 3 for forward + backward).
-
-The data is the built-in synthetic dataset rendered at ``--frame_size`` (cached under
-``$VSSL_BENCH_CACHE``), or any dataset with ``--dataset``/``--root`` (e.g. a transcoded UCF101).
-
-Usage (CPU, small):  python benchmarks/train_throughput.py --width 0.25 --crop 64 --frame_size 80,100
+Usage (CPU, small):  python benchmarks/train_throughput.py --width 0.25 --crop 64 --batch 4
 Usage (GPU):         python benchmarks/train_throughput.py --method rspnet --backbone r3d18 --batch 64 \\
-                         --precision bf16 --channels_last --workers 16
+                         --workers 16 --short_side 128 --gop 150
 Prints one JSON document.
 """
 
@@ -22,143 +24,174 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
-from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pytorch_lightning as pl
 import torch
+from device_figures import KernelTime, peak_flops
+from kinetics_like import PAPER_RECIPES, kinetics_like_videos
 
+from vssl_bench.bench.recipes import experiments_dir, load_recipe
+from vssl_bench.bench.trainer import RunContext, TrainerOptions, quiet_lightning, resolve_precision, share_cpu
 from vssl_bench.data.datamodule import VideoDataModule
-from vssl_bench.data.synthetic import SyntheticSpec, ensure_synthetic
 from vssl_bench.methods import METHODS
 
 
-def build(args: argparse.Namespace, device: torch.device):
-    method = METHODS[args.method](backbone=args.backbone, backbone_width=args.width, clip_len=args.clip_len,
-                                  crop_size=args.crop, channels_last=args.channels_last, lr=0.01,
-                                  **({"queue_size": 4096} if args.method == "rspnet" else {}))
-    method.to(device)
-    if method.uses_channels_last:  # what on_fit_start does in a Lightning run
-        method.backbone.to(memory_format=torch.channels_last_3d)
-    if args.compile:
-        method.backbone = torch.compile(method.backbone)
-    optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    return method, optimizer
+class StepTimer(pl.Callback):
+    """Counts the FLOPs of the first step, then times steps ``warmup .. warmup + steps - 1`` (device
+    synchronised at both ends), profiles their kernels, and stops the fit after them."""
+
+    def __init__(self, warmup: int, steps: int, device: torch.device) -> None:
+        self.warmup, self.steps, self.device = warmup, steps, device
+        self.kernels = KernelTime(device)
+        self.flops: float | None = None
+        self.seconds = 0.0
+        self.between = 0.0  # timed wall spent outside training steps (loader wait, transfer, augmentation)
+        self._counter: Any = None
+        self._start = self._last_end = 0.0
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        if batch_idx == 0:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            self._counter = FlopCounterMode(display=False)
+            self._counter.__enter__()
+        elif batch_idx == self.warmup:
+            self._sync()
+            self.kernels.start()
+            self._start = self._last_end = time.perf_counter()
+        if self.warmup < batch_idx < self.warmup + self.steps:
+            self.between += time.perf_counter() - self._last_end
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if batch_idx == 0:
+            self._counter.__exit__(None, None, None)
+            self.flops = float(self._counter.get_total_flops())
+        self._last_end = time.perf_counter()
+        if batch_idx == self.warmup + self.steps - 1:
+            self._sync()
+            self.seconds = time.perf_counter() - self._start
+            self.kernels.stop()
+            trainer.should_stop = True
 
 
-def make_step(method, optimizer, device: torch.device, precision: str):
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16"
-                else torch.autocast(device.type, dtype=torch.float16) if precision == "fp16" else nullcontext())
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-
-    def step(batch):
-        with autocast:
-            batch = method.on_after_batch_transfer(dict(batch), 0)  # the hook replaces "video"
-            loss = method.pretext_step(batch)["loss"]
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        return loss
-
-    return step
-
-
-def to_device(batch, device: torch.device):
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch.to(device, non_blocking=True) if torch.is_tensor(batch) else batch
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(step, batches, warmup: int, steps: int, device: torch.device) -> float:
-    """Seconds for ``steps`` steps after ``warmup`` untimed ones; ``batches`` yields device batches."""
-    for _ in range(warmup):
-        step(next(batches))
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(next(batches))
-    sync(device)
-    return time.perf_counter() - start
-
-
-def forward_flops(method, batch) -> float | None:
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
-
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            method.pretext_step(method.on_after_batch_transfer(dict(batch), 0))
-        return float(counter.get_total_flops())
-    except Exception:  # noqa: BLE001 - the figure is optional
-        return None
+def input_videos(args: argparse.Namespace) -> tuple[str, str]:
+    """A Kinetics-layout root (``<root>/train/<class>/*.mp4``) and what its videos are."""
+    if args.root:
+        return args.root, f"the Kinetics-layout folder {args.root}"
+    width, height = (int(v) for v in args.video_size.split("x"))
+    paths = kinetics_like_videos(Path(args.cache) / "sources", args.videos, width, height, args.video_frames,
+                                 args.gop, args.short_side, args.keyframe_interval)
+    what = f"{args.videos} Kinetics-like H.264 mp4, {width}x{height}, {args.video_frames} frames, keyframe every {args.gop}"
+    if args.short_side:
+        what += f", transcoded to short side {args.short_side} with a keyframe every {args.keyframe_interval}"
+    layout = Path(args.cache) / f"layout_{Path(paths[0]).parent.name}_{args.videos}"
+    (layout / "train" / "videos").mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        link = layout / "train" / "videos" / Path(path).name
+        if not link.exists():
+            link.symlink_to(Path(path).resolve())
+    return str(layout), what
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--method", default="pace", choices=sorted(METHODS))
+    parser.add_argument("--method", default="rspnet", choices=sorted(METHODS))
     parser.add_argument("--backbone", default="r3d18")
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--clip_len", type=int, default=16)
     parser.add_argument("--crop", type=int, default=112)
-    parser.add_argument("--frame_size", default="128,171")
+    parser.add_argument("--frame_size", default="128,171", help="decoded frame size H,W (the recipes' 128x171)")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--precision", default="32", choices=["32", "bf16", "fp16"])
-    parser.add_argument("--channels_last", action="store_true")
+    parser.add_argument("--workers", type=int, default=max(1, len(os.sched_getaffinity(0)) - 1))
+    parser.add_argument("--prefetch", type=int, default=2, help="batches each worker keeps ready")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default: workers x prefetch + 4)")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps")
+    parser.add_argument("--precision", default="auto", help="auto: bf16-mixed on a GPU with bf16, 32-true on CPU")
+    parser.add_argument("--channels_last", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--dataset", default="synthetic")
-    parser.add_argument("--root", default=None)
+    parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--video_size", default="340x256", help="WxH of the Kinetics-like files")
+    parser.add_argument("--video_frames", type=int, default=250)
+    parser.add_argument("--gop", type=int, default=150, help="keyframe interval of the Kinetics-like files")
+    parser.add_argument("--short_side", type=int, default=None, help="transcode the files to this short side")
+    parser.add_argument("--keyframe_interval", type=int, default=16, help="of the transcoded files")
+    parser.add_argument("--cache", default=os.path.join(os.environ.get("VSSL_BENCH_CACHE", "~/.cache/vssl-bench"),
+                                                        "train_throughput"))
+    parser.add_argument("--root", default=None, help="a Kinetics-layout folder to read instead")
     args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    args.cache = os.path.expanduser(args.cache)
+    in_flight = args.workers * args.prefetch
+    warmup = in_flight + 4 if args.warmup is None else args.warmup
+    if args.workers and (warmup <= in_flight or args.steps <= in_flight):
+        parser.error(f"--warmup {warmup} and --steps {args.steps} must both exceed the {in_flight} batches "
+                     f"{args.workers} workers x prefetch {args.prefetch} hold ready")
+
+    quiet_lightning()
+    accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    ctx = RunContext(trainer=TrainerOptions(accelerator=accelerator))
+    precision = resolve_precision(args.precision, ctx)
+    share_cpu(ctx, args.workers)
+    recipe = load_recipe(experiments_dir() / PAPER_RECIPES[args.method], "paper")
+    model = recipe.model | {"backbone_width": args.width, "clip_len": args.clip_len, "crop_size": args.crop,
+                            "channels_last": {"auto": "auto", "true": True, "false": False}[args.channels_last],
+                            "compile": args.compile}
+    method = METHODS[args.method](backbone=args.backbone, **model)
+    root, what = input_videos(args)
     frame_size = tuple(int(v) for v in args.frame_size.split(","))
-    root = args.root
-    if args.dataset == "synthetic" and root is None:  # rendered at the benchmark's frame size
-        root = str(ensure_synthetic(SyntheticSpec(height=frame_size[0], width=frame_size[1])))
+    needed = (warmup + args.steps + in_flight) * args.batch
+    data = VideoDataModule("kinetics400", root, frame_size=frame_size, batch_size=args.batch,
+                           num_workers=args.workers, prefetch_factor=args.prefetch,
+                           repeat=math.ceil(needed / args.videos) + 1, sampler=method.sampler)
+    timer = StepTimer(warmup, args.steps, device)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=warmup + args.steps,
+                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, benchmark=device.type == "cuda", num_sanity_val_steps=0,
+                         callbacks=[timer])
+    started = time.perf_counter()
+    trainer.fit(method, data)
+    fit_s = time.perf_counter() - started
 
-    method, optimizer = build(args, device)
-    data = VideoDataModule(args.dataset, root, frame_size=frame_size, batch_size=args.batch,
-                           num_workers=args.workers, repeat=100, pin_memory=True, sampler=method.sampler)
-    data.setup("fit")
-    loader = data.train_dataloader()
-    first = to_device(next(iter(loader)), device)
-    step = make_step(method, optimizer, device, args.precision)
-
-    def same_batch():
-        while True:
-            yield first
-
-    def from_loader():
-        while True:
-            for batch in loader:
-                yield to_device(batch, device)
-
-    model_s = timed(step, same_batch(), args.warmup, args.steps, device)
-    e2e_s = timed(step, from_loader(), args.warmup, args.steps, device)
-    clips = args.batch * first["video"].shape[1] * args.steps  # clips through the backbone's input
+    clips_per_sample = len(method.sampler(args.video_frames, np.random.default_rng(0))[0])
+    seconds, peak = timer.seconds, peak_flops(device)
+    achieved = timer.flops * args.steps / seconds if timer.flops and seconds else None
     report = {
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({len(os.sched_getaffinity(0))} cores)",
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else
+        f"cpu ({len(os.sched_getaffinity(0))} cores, {torch.get_num_threads()} training threads)",
         "method": args.method, "backbone": args.backbone, "width": args.width,
-        "input": f"{first['video'].shape[1]} clips x {args.clip_len}x{args.crop}x{args.crop}",
-        "batch": args.batch, "workers": args.workers, "precision": args.precision,
-        "channels_last": args.channels_last, "compile": args.compile, "dataset": args.dataset,
-        "frame_size": list(frame_size), "steps": args.steps,
-        "model_only_clips_per_s": round(clips / model_s, 2),
-        "end_to_end_clips_per_s": round(clips / e2e_s, 2),
-        "gpu_busy": round(model_s / e2e_s, 3),
+        "clip": f"{clips_per_sample} clips x {args.clip_len}x{args.crop}x{args.crop}, decoded at {frame_size[0]}x{frame_size[1]}",
+        "input": what, "batch": args.batch, "workers": args.workers, "prefetch": args.prefetch,
+        "batches_in_flight": in_flight, "warmup_steps": warmup, "timed_steps": args.steps,
+        "precision": precision, "channels_last": method.uses_channels_last, "compile": args.compile,
+        "through": "Trainer.fit", "fit_wall_s": round(fit_s, 2), "timed_s": round(seconds, 3),
+        "step_s": round(seconds / args.steps, 4),
+        "samples_per_s": round(args.steps * args.batch / seconds, 2),
+        "clips_per_s": round(args.steps * args.batch * clips_per_sample / seconds, 2),
+        "between_steps_share": round(timer.between / seconds, 3),
+        "train_flops_per_step": timer.flops,
+        "flops_counted": "forward + backward of trained modules, forward only of no-grad encoders",
+        "achieved_tflops_per_s": round(achieved / 1e12, 4) if achieved else None,
+        "mfu": round(achieved / peak, 4) if achieved and peak else
+        (f"no bf16 peak known for {report_device(device)}" if device.type == "cuda" else "no bf16 tensor-core peak on a CPU"),
+        "busy_fraction": timer.kernels.report(),
     }
-    flops = forward_flops(method, first)
-    if flops is not None:
-        report["model_only_tflops_per_s"] = round(3 * flops * args.steps / model_s / 1e12, 3)
     print(json.dumps(report, indent=2))
+
+
+def report_device(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 if __name__ == "__main__":
