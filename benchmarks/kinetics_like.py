@@ -5,7 +5,9 @@ costs what real footage costs) at Kinetics' usual 340x256 and writes them as H.2
 (libx264) and a chosen keyframe interval; ``short_side`` then rewrites them as ``vssl-bench data
 transcode`` would. ``decode_costs`` times a loader worker's work per sample (``ClipDataset.load``:
 the method's sampler, one decode pass over the union of its clips' frames, resizing, slicing) on
-this process's one thread, for each method's paper sampler and fine-tuning's one random clip.
+this process's one thread, for each method's paper sampler and fine-tuning's one random clip. The
+cost is the process's CPU time, not wall time: the CPU seconds a sample takes are what sizes the
+loader, and other work on the machine does not inflate them (cache and memory contention still can).
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ def paper_samplers() -> dict[str, tuple[ClipSampler, tuple[int, int]]]:
 
 def decode_costs(paths: list[str], samplers: dict[str, tuple[ClipSampler, tuple[int, int]]], samples: int,
                  seed: int = 0) -> dict[str, float]:
-    """Milliseconds of one thread per sample, per sampler: ``samples`` loads spread over ``paths``
-    after one untimed load per video (the probe table is made when the dataset is, as in training)."""
+    """CPU milliseconds per sample, per sampler: ``samples`` loads spread over ``paths`` after one
+    untimed load per video (the probe table is made when the dataset is, as in training)."""
     index = VideoIndex([(p, 0) for p in paths], ["video"])
     costs = {}
     for name, (sampler, frame_size) in samplers.items():
@@ -70,8 +72,8 @@ def decode_costs(paths: list[str], samplers: dict[str, tuple[ClipSampler, tuple[
         rng = np.random.default_rng(seed)
         for i in range(len(paths)):
             dataset.load(i, rng)
-        start = time.perf_counter()
+        start = time.process_time()
         for i in range(samples):
             dataset.load(i % len(paths), rng)
-        costs[name] = round((time.perf_counter() - start) / samples * 1e3, 2)
+        costs[name] = round((time.process_time() - start) / samples * 1e3, 2)
     return costs

@@ -1,0 +1,84 @@
+"""Decoding cores one GPU needs, per method: measured CPU cost per sample x the GPU's sample rate.
+
+- Decode cost: the CPU time of a loader worker's work per sample (``kinetics_like.decode_costs``: the
+  method's paper sampler, one decode pass, resizing to the recipe's 128x171, slicing) on one thread, on Kinetics-like H.264 as downloaded (340x256, a keyframe every 150 frames) and after
+  ``vssl-bench data transcode`` (short side 128, a keyframe every 16).
+- GPU demand: training FLOPs per sample (one step of the paper recipe's model on R3D-18, counted as it
+  runs: forward + backward of what trains, forward only of no-grad encoders) against a GPU's dense
+  bf16 peak at an *assumed* MFU. This is not a measurement of any GPU.
+
+cores per GPU = samples/s the GPU would consume x CPU seconds per sample. Collation, the transfer to
+pinned memory and the worker's IPC are not in the decode cost.
+
+Usage: taskset -c 1 python benchmarks/cores_per_gpu.py [--videos 4 --samples 40 --peak 989e12 --mfu 0.1 0.2 0.35]
+Prints one JSON document and a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from device_figures import counted_flops
+from gpu_check import method_batch, method_step
+from kinetics_like import PAPER_RECIPES, decode_costs, kinetics_like_videos, paper_samplers
+
+from vssl_bench.bench.recipes import experiments_dir, load_recipe
+from vssl_bench.methods import METHODS
+
+
+def train_flops_per_sample(name: str, backbone: str, batch: int = 2) -> float:
+    recipe = load_recipe(experiments_dir() / PAPER_RECIPES[name], "paper")
+    method = METHODS[name](backbone=backbone, **recipe.model)
+    host = method_batch(method, batch, tuple(recipe.data["frame_size"]), np.random.default_rng(0))
+    return counted_flops(method_step(method, host, torch.device("cpu"), "32")) / batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--videos", type=int, default=4)
+    parser.add_argument("--samples", type=int, default=40, help="timed samples per method and input")
+    parser.add_argument("--backbone", default="r3d18")
+    parser.add_argument("--peak", type=float, default=989e12, help="dense bf16 FLOP/s (H100 SXM: 989e12)")
+    parser.add_argument("--mfu", type=float, nargs="+", default=[0.1, 0.2, 0.35], help="assumed, not measured")
+    parser.add_argument("--cache", default=None, help="keep the generated videos here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    samplers = paper_samplers()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.cache or tmp)
+        inputs = {
+            "340x256, keyframe every 150": kinetics_like_videos(folder, args.videos, gop=150),
+            "short side 128, keyframe every 16": kinetics_like_videos(folder, args.videos, gop=150, short_side=128,
+                                                                     keyframe_interval=16),
+        }
+        decode = {what: decode_costs(paths, samplers, args.samples) for what, paths in inputs.items()}
+    flops = {m: train_flops_per_sample(m, args.backbone) for m in PAPER_RECIPES}
+    demand = {m: {str(mfu): mfu * args.peak / f for mfu in args.mfu} for m, f in flops.items()}
+    cores = {what: {m: {mfu: round(rate * costs[m] / 1e3, 1) for mfu, rate in demand[m].items()} for m in flops}
+             for what, costs in decode.items()}
+    report = {
+        "cpu": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; CPU time of one thread",
+        "decode_ms_per_sample": decode, "train_gflops_per_sample": {m: round(f / 1e9, 1) for m, f in flops.items()},
+        "assumed": f"dense bf16 peak {args.peak / 1e12:.0f} TFLOP/s at MFU {args.mfu} (assumed, not measured)",
+        "gpu_samples_per_s": {m: {k: round(v) for k, v in d.items()} for m, d in demand.items()},
+        "cores_per_gpu": cores,
+    }
+    print(json.dumps(report, indent=2))
+    print("\n| method | train GFLOP/sample | " + " | ".join(f"ms/sample, {w}" for w in decode) + " | " +
+          " | ".join(f"cores/GPU at MFU {m}, {w}" for w in decode for m in args.mfu) + " |")
+    print("|---" * (2 + len(decode) + len(decode) * len(args.mfu)) + "|")
+    for m in flops:
+        cells = [f"{flops[m] / 1e9:.1f}", *(f"{decode[w][m]:.1f}" for w in decode),
+                 *(f"{cores[w][m][str(mfu)]:.0f}" for w in decode for mfu in args.mfu)]
+        print(f"| {m} | " + " | ".join(cells) + " |")
+    print("finetune ms/sample: " + ", ".join(f"{w}: {decode[w]['finetune']:.1f}" for w in decode))
+
+
+if __name__ == "__main__":
+    main()
