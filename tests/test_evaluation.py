@@ -62,7 +62,7 @@ def test_linear_probe_trains_only_the_classifier(synthetic_root, tmp_path):
 def test_supervised_quick_finetune_beats_chance_and_its_features_beat_random_ones(synthetic_root, tmp_path,
                                                                                    monkeypatch):
     """The synthetic classes are learnable and the protocols tell a good representation from a bad one:
-    a scratch R3D-10 fine-tuned on the 8 motion x speed classes (30 epochs) lands far above chance, and
+    a scratch R3D-10 fine-tuned on the 4 speed classes (30 epochs) lands far above chance, and
     its frozen features retrieve and linearly separate the classes better than the same network at
     random initialisation, whose features mostly carry the nuisance appearance."""
     import vssl_bench.bench.stages as stages
@@ -80,14 +80,14 @@ def test_supervised_quick_finetune_beats_chance_and_its_features_beat_random_one
     recipe.finetune.datasets["synthetic"].epochs = 30
     ctx = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(accelerator="cpu"))
     result, _ = stages.finetune(recipe, ctx, "synthetic", None, tmp_path / "ft")
-    chance = 100 / 8
+    chance = 100 / 4
     assert result["top1"] > 2 * chance, result
     trained, _ = stages.retrieve(recipe, ctx, "synthetic", tmp_path / "supervised.pt", tmp_path / "r1")
     random, _ = stages.retrieve(recipe, ctx, "synthetic", None, tmp_path / "r2")
     for r in (trained, random):
         assert 0 <= r["R@1"] <= r["R@5"] <= r["R@10"] <= r["R@20"] <= r["R@50"] <= 100
-        assert (r["queries"], r["gallery"]) == (96, 288)
-    # 96 queries make one R@k noisy; over R@1..R@20 the trained features must win by 5 points on average
+        assert (r["queries"], r["gallery"]) == (192, 288)
+    # 192 queries still make one R@k noisy; over R@1..R@20 the trained features must win by 5 points on average
     gain = sum(trained[f"R@{k}"] - random[f"R@{k}"] for k in (1, 5, 10, 20)) / 4
     assert gain > 5, (trained, random)
     assert trained["probe_top1"] > random["probe_top1"] + 10, (trained, random)

@@ -93,10 +93,13 @@ def test_significance_is_judged_against_the_seed_spread():
     assert paper_tables.judge(-2.0, 1.0, 3) == "within"
     assert paper_tables.judge(-5.0, 1.0, 3) == "down"
     assert paper_tables.judge(5.0, float("nan"), 1) == "unknown"
-    assert paper_tables.judge(2.0, 1.0, 3, 1.0, 3, against_paper=False) == "up"  # SE sqrt(2/3) = 0.82
+    # against random init: beyond the larger of the two seed standard deviations (issue #25's rule)
+    assert paper_tables.judge(2.0, 1.0, 3, 1.5, 3, against_paper=False) == "up"
+    assert paper_tables.judge(1.4, 1.0, 3, 1.5, 3, against_paper=False) == "within"  # 1.4 < 1.5, though > 1.0
+    assert paper_tables.judge(-1.6, 1.5, 3, 0.2, 3, against_paper=False) == "down"
     assert paper_tables.judge(2.0, 1.0, 3, float("nan"), 1, against_paper=False) == "unknown"
-    assert paper_tables.chance("Synthetic", "Top-1 Accuracy") == 12.5
-    assert paper_tables.chance("Synthetic", "R@50") > 99.8  # saturated at 8 classes
+    assert paper_tables.chance("Synthetic", "Top-1 Accuracy") == 25.0  # four speed classes
+    assert paper_tables.chance("Synthetic", "R@20") > 99.6  # saturated at 4 classes
 
 
 def test_without_any_record_the_tables_hold_the_papers_numbers_each_with_a_run_command(tmp_path):

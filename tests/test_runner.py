@@ -47,6 +47,10 @@ def test_cell_writes_records_resumes_and_builds_the_leaderboard(tmp_path, synthe
         assert r["status"] == "ok" and r["seed"] == 0 and r["versions"]["torch"] and r["wall_s"] >= 0
     assert 0 <= records["finetune-synthetic"]["metrics"]["top1"] <= 100
     assert set(records["retrieval-synthetic"]["metrics"]) >= {"R@1", "R@5", "R@10", "R@20", "R@50"}
+    # the pretext accuracy at the end of pretraining, beside its chance level (one of four paces)
+    pretext = records["pretrain"]["metrics"]["pretext"]
+    assert set(pretext) == {"acc/pace"} and pretext["acc/pace"]["chance"] == 25.0
+    assert 0 <= pretext["acc/pace"]["accuracy"] <= 100 and records["pretrain"]["steps"] == 18  # 288 videos / 16
     stamps = {s: r["started"] for s, r in records.items()}
     assert run_cell(cell, ctx) == []  # resumed: nothing re-run
     assert {r["stage"]: r["started"] for r in load_records(tmp_path / "runs")} == stamps
@@ -61,8 +65,12 @@ def test_cell_writes_records_resumes_and_builds_the_leaderboard(tmp_path, synthe
     assert "Self-Supervised Action Recognition Linear" in {t["task"] for t in quick}  # the probe on the same features
     quick_rows = [row for t in quick for d in t["datasets"] for row in d["sota"]["rows"]]
     assert quick_rows and all("[reproduced, quick scale" in r["model_name"] for r in quick_rows)
-    assert "Pace (R3D-10, Synthetic)" in out["md"].read_text()
-    assert "const DATA" in out["html"].read_text()
+    md = out["md"].read_text()
+    assert "Pace (R3D-10, Synthetic)" in md
+    pretext_table = md.split("### Pretext accuracy", 1)[1]
+    assert f"| Pace | R3D-10 | pace (1 of 4) | {pretext['acc/pace']['accuracy']:.1f} | 1 |" in pretext_table
+    assert "| 25.0 (" in pretext_table
+    assert "const DATA" in out["html"].read_text() and 'id="quick-pretext"' in out["html"].read_text()
 
 
 def test_a_failing_stage_is_recorded_and_the_rest_continues(tmp_path, monkeypatch):
@@ -71,6 +79,38 @@ def test_a_failing_stage_is_recorded_and_the_rest_continues(tmp_path, monkeypatc
     assert failed == ["prp-c3d-ucf101-paper/pretrain"]
     (record,) = load_records(tmp_path / "runs")
     assert record["status"] == "failed" and "no-data" in record["error"]
+
+
+def test_the_showcase_grid_is_every_method_on_one_backbone_with_frozen_feature_protocols(capsys):
+    from vssl_bench import catalog
+    from vssl_bench.bench.grids import SHOWCASE_BACKBONE, grid_sections
+
+    cells = grid("showcase")
+    assert [c.method for c in cells] == list(catalog.METHODS) and {c.backbone for c in cells} == {SHOWCASE_BACKBONE}
+    assert grid_sections("showcase") == ("retrieval",) and grid_sections("all") == ("finetune", "retrieval")
+    ctx = RunContext(scale="quick", trainer=TrainerOptions(accelerator="cpu"))
+    assert sweep("showcase", ctx, dry_run=True, seeds=[0]) == 0
+    out = capsys.readouterr().out
+    assert out.count("pretrain -> retrieval") == 4 and "scratch-r3d10-quick: retrieval from random init" in out
+    assert "fine-tune" not in out
+
+
+def test_jobs_run_cells_at_once_on_cpu_and_are_refused_elsewhere(tmp_path, synthetic_root):
+    from vssl_bench.bench.sweep import resolve_jobs
+
+    cpu = RunContext(scale="quick", results=tmp_path, trainer=TrainerOptions(
+        accelerator="cpu", max_epochs=1, limit_train_batches=2, limit_test_batches=2, num_workers=0))
+    assert resolve_jobs("auto", cpu) >= 1 and resolve_jobs("3", cpu) == 3
+    with pytest.raises(ConfigError, match="jobs=0"):
+        resolve_jobs(0, cpu)
+    assert resolve_jobs("auto", RunContext(trainer=TrainerOptions(accelerator="gpu"))) == 1
+    with pytest.raises(ConfigError, match="only on CPU"):
+        sweep("smoke", RunContext(trainer=TrainerOptions(accelerator="gpu")), jobs=2)
+    # two processes, one core each: the cell and its random-init baseline both write their records
+    assert sweep("smoke", cpu, seeds=[0], jobs=2) == 0
+    ok = {(r["cell"], r["stage"]) for r in load_records(tmp_path / "runs") if r["status"] == "ok"}
+    assert ok == {(cell, stage) for cell in ("pace-r3d10-ucf101-quick", "scratch-r3d10-quick")
+                  for stage in ("pretrain", "finetune-synthetic", "retrieval-synthetic")} - {("scratch-r3d10-quick", "pretrain")}
 
 
 def test_model_names_follow_papers_with_code_style():

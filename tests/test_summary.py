@@ -50,7 +50,7 @@ def test_the_table_says_what_each_stage_measured_beside_chance_and_where_the_rec
     assert list(by_stage) == ["pretrain", "finetune-synthetic", "finetune-ucf101", "retrieval-synthetic"]
     assert "pretext loss 1.46 -> 1.4 (chance 1.39)" in by_stage["pretrain"]
     assert "accuracy 27.0% (chance 25.0%)" in by_stage["pretrain"] and "3 epochs" in by_stage["pretrain"]
-    assert ("top-1 30.2, top-5 80.0 (best_val epoch 5; last epoch: top-1 28.1, top-5 79.2); chance 12.5"
+    assert ("top-1 30.2, top-5 80.0 (best_val epoch 5; last epoch: top-1 28.1, top-5 79.2); chance 25.0"
             in by_stage["finetune-synthetic"])
     assert "R@1 15.6  R@5 45.6  R@10 65.6  R@20 95.8  R@50 100.0; logistic probe top-1 31.2" in by_stage[
         "retrieval-synthetic"]

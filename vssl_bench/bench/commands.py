@@ -25,12 +25,13 @@ from vssl_bench.evaluation.official_weights import PREFIXES, to_official
 
 def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, results: str = "results",
         launcher: str = "local", dry_run: bool = False, baselines: bool = True, seeds: list[int] | None = None,
-        trainer: TrainerOptions = TrainerOptions()) -> None:
+        jobs: int | str = 1, trainer: TrainerOptions = TrainerOptions()) -> None:
     """Sweep a named grid (pretrain -> fine-tune -> retrieval per cell, plus scratch baselines) and
     rebuild the leaderboard.
 
     Args:
-        grid: all, rspnet, pace, prp, ascnet or smoke.
+        grid: all (every method x backbone), showcase (every method on R3D-10: ``make run``), rspnet,
+            pace, prp, ascnet (a paper's cells) or smoke.
         scale: quick (synthetic data, narrow backbones) or paper (the recipes, real data under data_root).
         data_root: folder holding ucf101/, hmdb51/, kinetics400/ (paper scale).
         results: where records (runs/), work files (work/) and tables go.
@@ -39,11 +40,14 @@ def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, r
         baselines: also run the random-init baseline once per backbone.
         seeds: run every cell once per seed (stored in the records; tables show the mean +- std over
             them). Default: 0, 1 and 2 at the quick scale, 0 at the paper scale.
+        jobs: cells run at once by the local launcher on CPU, each on its share of the cores; ``auto``:
+            one per core on CPU, one on a GPU (``make run``'s choice: at the quick scale two one-core
+            trainings finish in about the time of one two-core training).
         trainer: engineering options for every Trainer (devices, precision, strategy, logger, ...).
     """
     seeds = seeds or list(QUICK_SEEDS if scale == "quick" else (0,))
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seeds[0], trainer=trainer)
-    failed = sweep(grid, ctx, launcher=launcher, dry_run=dry_run, baselines=baselines, seeds=seeds)
+    failed = sweep(grid, ctx, launcher=launcher, dry_run=dry_run, baselines=baselines, seeds=seeds, jobs=jobs)
     if not dry_run:
         out = write_leaderboard(results)
         print("leaderboard: " + ", ".join(str(p) for p in out.values()))

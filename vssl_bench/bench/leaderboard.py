@@ -335,19 +335,35 @@ REPORTED = Path(__file__).resolve().parents[2] / "results" / "reported.yaml"
 
 
 def quick_context(records: list[dict[str, Any]]) -> str:
-    """The quick scale's budget, read from its records: epochs, seeds per protocol, time and device."""
+    """The quick scale's budget, read from its records: network width, clip size, pretraining steps
+    and epochs per method, seeds per protocol, time and device."""
     quick = [r for r in records if r.get("status") == "ok" and r.get("scale") == "quick"]
     if not quick:
         return ""
     kinds = [(r, kind_and_protocol(r)[0]) for r in quick]
-    pre = sorted({str(record_panels.stage_epochs(r)) for r, k in kinds if k == "pretrain" and record_panels.stage_epochs(r)})
+    pretrains = [r for r, k in kinds if k == "pretrain"]
     ft = sorted({str(record_panels.stage_epochs(r)) for r, k in kinds if k == "finetune" and record_panels.stage_epochs(r)})
     seeds = {k: sorted({int(r.get("seed") or 0) for r, kk in kinds if kk == k}) for k in ("finetune", "retrieval")}
     wall = sum(float(r.get("wall_s") or 0) for r in quick)
     devices = sorted({str(r.get("device", "")) for r in quick if r.get("device")})
     parts = []
-    if pre:
-        parts.append(f"pretraining {', '.join(pre)} epochs")
+    model = next(((r.get("config") or {}).get("model") or {} for r in pretrains), {})
+    if {"backbone_width", "clip_len", "crop_size"} <= set(model):
+        width = float(model["backbone_width"])
+        parts.append(f"backbones at width {'1/' + format(1 / width, 'g') if width < 1 else format(width, 'g')}, "
+                     f"{model['clip_len']}-frame {model['crop_size']}x{model['crop_size']} clips")
+    per_method: dict[str, set[str]] = {}
+    for r in pretrains:
+        epochs = record_panels.stage_epochs(r)
+        said = [f"{r['steps']} steps"] if r.get("steps") is not None else []
+        said += [f"{epochs} epochs"] if epochs else []
+        if said:
+            per_method.setdefault(str(r["method"]), set()).add(said[0] + (f" ({said[1]})" if len(said) > 1 else ""))
+    if per_method:
+        order = list(catalog.method_names())
+        parts.append("pretraining " + ", ".join(
+            f"{catalog.method_names().get(m, m)} {' / '.join(sorted(v))}"
+            for m, v in sorted(per_method.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)))
     if ft:
         parts.append(f"fine-tuning {', '.join(ft)} epochs")
     for kind, label in (("finetune", "fine-tuning"), ("retrieval", "frozen-feature protocols (retrieval, logistic probe)")):
@@ -355,7 +371,68 @@ def quick_context(records: list[dict[str, Any]]) -> str:
             parts.append(f"{label} on seed{'s' if len(seeds[kind]) > 1 else ''} {', '.join(map(str, seeds[kind]))}")
     parts.append(f"{wall / 60:.0f} min of stage time in all" + (f" on {'; '.join(devices)}" if devices else ""))
     return ("Budget: " + "; ".join(parts) + ". Chance is stated under each table; Δ compares each method "
-            "with random init of the same backbone, the only comparison that means something at this scale.")
+            "with random init of the same backbone, the only comparison that means something at this scale, "
+            "and is marked beyond the seed spread only when it exceeds the larger of the two standard "
+            "deviations.")
+
+
+# --- pretext accuracies ------------------------------------------------------------------------------
+PRETEXT_NAMES = {"acc/pace": "pace (1 of 4)", "acc/rate": "playback rate", "acc/rsp": "relative speed ranking",
+                 "acc/avid": "instance discrimination (A-VID)", "acc/appearance_match": "appearance match"}
+
+
+def pretext_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each pretraining's pretext accuracies at the end of pretraining (the last epoch's mean), one row
+    per scale, method, backbone and accuracy: values by seed, mean, std and the chance level."""
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for r in records:
+        if r.get("status") != "ok" or kind_and_protocol(r)[0] != "pretrain":
+            continue
+        for name, entry in ((r.get("metrics") or {}).get("pretext") or {}).items():
+            key = (str(r.get("scale", "")), str(r["method"]), str(r["backbone"]), str(r.get("variant", "")), name)
+            row = groups.setdefault(key, {"scale": key[0], "method": key[1], "backbone": key[2], "variant": key[3],
+                                          "metric": name, "chance": entry.get("chance"), "by_seed": {}})
+            row["by_seed"][int(r.get("seed") or 0)] = float(entry["accuracy"])
+    rows = []
+    methods, backbones = catalog.method_names(), {b: i for i, b in enumerate(catalog.BACKBONES)}
+    order = {m: i for i, m in enumerate(methods)}
+    for row in groups.values():
+        values = pd.Series(list(row["by_seed"].values()))
+        row.update(mean=round(values.mean(), 2), seeds=len(values),
+                   std=round(values.std(ddof=1), 2) if len(values) > 1 else float("nan"))
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["scale"], backbones.get(r["backbone"], 99), order.get(r["method"], 99),
+                                       r["variant"], r["metric"]))
+
+
+def _pretext_cells(row: dict[str, Any]) -> list[str]:
+    seeds = ", ".join(f"{row['by_seed'][s]:.1f}" for s in sorted(row["by_seed"]))
+    spread = f" ± {row['std']:.1f}" if paper_tables.number(row["std"]) is not None else ""
+    chance = row.get("chance")
+    above = "" if chance is None else (" (above chance on every seed)" if min(row["by_seed"].values()) > chance
+                                       else " (not above chance on every seed)")
+    return [catalog.method_names().get(row["method"], row["method"]),
+            catalog.backbone_names().get(row["backbone"], row["backbone"]),
+            PRETEXT_NAMES.get(row["metric"], row["metric"]), f"{row['mean']:.1f}{spread}", str(row["seeds"]), seeds,
+            ("" if chance is None else f"{chance:.1f}") + above]
+
+
+PRETEXT_COLUMNS = ["Method", "Backbone", "Pretext accuracy", "Mean ± std (%)", "Seeds", "By seed", "Chance"]
+PRETEXT_INTRO = ("Pretext accuracy at the end of pretraining (the last epoch's mean over its steps, on the "
+                 "training videos), per seed, beside the accuracy of a guess.")
+
+
+def pretext_markdown(rows: list[dict[str, Any]]) -> str:
+    return f"### Pretext accuracy\n\n{PRETEXT_INTRO}\n\n" + markdown_table(
+        [dict(zip(PRETEXT_COLUMNS, _pretext_cells(r))) for r in rows], PRETEXT_COLUMNS) + "\n"
+
+
+def pretext_html(rows: list[dict[str, Any]], scale: str) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in PRETEXT_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _pretext_cells(r)) + "</tr>" for r in rows)
+    return (f'<section class="ptable" id="{scale}-pretext" data-scale="{scale}"><h3>Pretext accuracy</h3>'
+            f'<p class="caption">{html.escape(PRETEXT_INTRO)}</p><div class="scroll"><table class="paper pretext">'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></section>")
 
 
 def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
@@ -375,7 +452,7 @@ def write_leaderboard(results: str | Path = "results") -> dict[str, Path]:
     table.drop(columns=["panel"]).to_csv(out["csv"], index=False)
     views = paper_tables.sections(table)
     context = {"paper": PAPER_CONTEXT, "quick": quick_context(records),
-               "papers": yaml.safe_load(reported_path.read_text())["papers"]}
+               "papers": yaml.safe_load(reported_path.read_text())["papers"], "pretext": pretext_rows(records)}
     out["md"].write_text(render_markdown(table, views, context))
     exported = table["export"].astype(bool)
     out["json"].write_text(json.dumps(evaluation_tables(table[exported]), indent=2))
@@ -466,6 +543,9 @@ def render_markdown(table: pd.DataFrame, views: list[paper_tables.Section], cont
         parts.append(f"## {paper_tables.SCALE_TITLES[scale]}\n\n{context.get(scale, '')}\n")
         for sec in mine:
             parts.append(f"### {sec.title}\n\n{paper_tables.caption(sec)}\n\n{paper_tables.markdown(sec)}\n")
+        pretext = [r for r in context.get("pretext", []) if r["scale"] == scale]
+        if pretext:
+            parts.append(pretext_markdown(pretext))
     parts.append("## Every row\n\n" + markdown_table(long_rows(table), LONG_COLUMNS) + "\n")
     return "\n".join(parts)
 
@@ -480,7 +560,10 @@ def render_html(table: pd.DataFrame, views: list[paper_tables.Section] | None = 
         if mine:
             groups.append(f'<section class="scale-group" data-scale="{scale}"><h2>{html.escape(paper_tables.SCALE_TITLES[scale])}</h2>'
                           f'<p>{html.escape(context.get(scale, ""))}</p>'
-                          + "".join(paper_tables.html_section(v) for v in mine) + "</section>")
+                          + "".join(paper_tables.html_section(v) for v in mine)
+                          + (pretext_html(pretext, scale) if (pretext := [r for r in context.get("pretext", [])
+                                                                          if r["scale"] == scale]) else "")
+                          + "</section>")
     header = "".join(f'<th data-col="{html.escape(c)}">{html.escape(c)}</th>' for c in LONG_COLUMNS)
     data = json.dumps(long_rows(table)).replace("</", "<\\/")
     papers = f'<p class="papers">{papers_line(context["papers"], markdown=False)}</p>' if context.get("papers") else ""

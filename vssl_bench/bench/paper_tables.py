@@ -19,7 +19,7 @@ import pandas as pd
 
 from vssl_bench import catalog
 from vssl_bench.bench.rerun import evaluate_command
-from vssl_bench.data.synthetic import MOTIONS, SPEEDS
+from vssl_bench.data.synthetic import SPEEDS
 
 # display names of the protocols (the records' ``protocol`` field, plus the retrieval records' probe)
 PROTOCOL_TITLES = {
@@ -33,7 +33,7 @@ PROTOCOL_SHORT = {"full-finetune": "fine-tune", "linear-probe": "linear probe",
 SCALE_TITLES = {"paper": "Paper scale: the papers' numbers and our reproductions",
                 "quick": "Quick scale: synthetic data, a pipeline check (not comparable to the papers)"}
 DATASET_ORDER = ("UCF101", "HMDB51", "Synthetic")
-DATASET_CLASSES = {"UCF101": 101, "HMDB51": 51, "Synthetic": len(MOTIONS) * len(SPEEDS)}
+DATASET_CLASSES = {"UCF101": 101, "HMDB51": 51, "Synthetic": len(SPEEDS)}
 METRIC_ORDER = ("Top-1 Accuracy", "3-fold Accuracy", "R@1", "R@5", "R@10", "R@20", "R@50")
 METRIC_SHORT = {"Top-1 Accuracy": "Top-1", "3-fold Accuracy": "3-fold"}
 COLUMNS = ("Method", "Backbone", "Pretrained on", "Input", "Pretrain epochs", "Source")
@@ -78,23 +78,25 @@ def chance(dataset: str, metric: str) -> float | None:
 
 def judge(delta: float | None, std: Any, seeds: Any, other_std: Any = None, other_seeds: Any = None,
           against_paper: bool = True) -> str:
-    """``up``/``down`` when |Δ| exceeds two standard errors of the seed spread, ``within`` when it does
-    not, ``unknown`` with one seed (no spread to judge by). Against a paper (one run, no spread of its
-    own) the standard error is that of one more run beside our mean, ``std * sqrt(1 + 1/n)``; against
-    random init that of a difference of two means."""
+    """``up``/``down`` when Δ is beyond what the seeds spread, ``within`` when it is not, ``unknown``
+    with one seed (no spread to judge by).
+
+    Against a paper (one run, no spread of its own): beyond two standard errors of one more run beside
+    our mean, ``2 * std * sqrt(1 + 1/n)``. Against random init of the same backbone (both sides over
+    seeds): beyond the larger of the two seed standard deviations, the rule the quick tables state."""
     n, s = number(seeds) or 0, number(std)
     if delta is None:
         return ""
     if n < 2 or s is None:
         return "unknown"
     if against_paper:
-        se = s * math.sqrt(1 + 1 / n)
+        bound = 2 * s * math.sqrt(1 + 1 / n)
     else:
         m, t = number(other_seeds) or 0, number(other_std)
         if m < 2 or t is None:
             return "unknown"
-        se = math.sqrt(s * s / n + t * t / m)
-    if abs(delta) <= 2 * se:
+        bound = max(s, t)
+    if abs(delta) <= bound:
         return "within"
     return "up" if delta > 0 else "down"
 
@@ -242,9 +244,9 @@ def _cell(r: pd.Series, reported: bool, against_paper: bool) -> Cell:
     return Cell(value=value, delta=fmt_delta(delta), judgement=judgement, title=title)
 
 
-JUDGEMENTS = {"up": "above, beyond two standard errors of the seed spread",
-              "down": "below, beyond two standard errors of the seed spread",
-              "within": "within two standard errors of the seed spread: not distinguishable",
+JUDGEMENTS = {"up": "above, beyond the seed spread",
+              "down": "below, beyond the seed spread",
+              "within": "within the seed spread: not distinguishable",
               "unknown": "one seed: no spread to judge by", "": ""}
 
 
@@ -375,12 +377,14 @@ def html_section(sec: Section) -> str:
 
 
 LEGEND = ('<p class="legend">Δ: <span class="delta up">+2.0</span> ours above and <span class="delta down">'
-          '-2.0</span> ours below, beyond two standard errors of the seed spread; <span class="delta within">'
-          '+0.4</span> within them (not distinguishable); <span class="delta unknown">+1.0</span> one seed, no '
-          "spread to judge by. Values are means over seeds ± their standard deviation. Click a row for its "
-          "provenance.</p>")
-MD_LEGEND = ("Δ in brackets: ▲ ours above, ▼ ours below, beyond two standard errors of the seed spread; ≈ within "
-             "them (not distinguishable); ? one seed, no spread to judge by. Values are means over seeds ± their "
+          '-2.0</span> ours below, beyond the seed spread (against a paper: two standard errors of one more '
+          'run beside our mean; against random init: the larger of the two seed standard deviations); '
+          '<span class="delta within">+0.4</span> within it (not distinguishable); <span class="delta unknown">'
+          '+1.0</span> one seed, no spread to judge by. Values are means over seeds ± their standard deviation. '
+          "Click a row for its provenance.</p>")
+MD_LEGEND = ("Δ in brackets: ▲ ours above, ▼ ours below, beyond the seed spread (against a paper: two standard "
+             "errors of one more run beside our mean; against random init: the larger of the two seed standard "
+             "deviations); ≈ within it (not distinguishable); ? one seed, no spread to judge by. Values are means over seeds ± their "
              "standard deviation.")
 
 

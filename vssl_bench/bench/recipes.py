@@ -13,8 +13,8 @@ recipe passes only what it sets). The backbone is named once, in the header.
 Batch sizes are the paper's *global* batch (all devices together); the per-device batch is derived
 from the world size when a stage runs (:mod:`vssl_bench.bench.batching`).
 
-The ``quick`` scale deep-merges ``experiments/scales/quick.yaml`` over a recipe (its ``model_by_method``
-and ``data_by_method`` sections apply per method; ``datasets`` entries are replaced, not merged). That
+The ``quick`` scale deep-merges ``experiments/scales/quick.yaml`` over a recipe (its ``model_by_method``,
+``data_by_method`` and ``trainer_by_method`` sections apply per method; ``datasets`` entries are replaced, not merged). That
 file is the only place that shrinks a recipe, and it is checked by the same rules.
 """
 
@@ -336,13 +336,13 @@ def _check_scale_file(raw: dict[str, Any], source: str) -> None:
     from vssl_bench.methods import METHODS
 
     sections = {"model": dict, "model_by_method": dict, "data": dict, "data_by_method": dict, "trainer": dict,
-                "finetune": dict, "retrieval": dict}
+                "trainer_by_method": dict, "finetune": dict, "retrieval": dict}
     _check_keys(raw, sections, "scale", source)
     every_method: dict[str, Any] = {}
     for method in METHODS:
         every_method |= _method_arguments(method)
     _check_keys(raw.get("model", {}), every_method, "model", source)
-    for section in ("model_by_method", "data_by_method"):
+    for section in ("model_by_method", "data_by_method", "trainer_by_method"):
         _check_keys(raw.get(section, {}), {m: dict for m in METHODS}, section, source)
     for method, model in raw.get("model_by_method", {}).items():
         _check_model(model, method, f"model_by_method.{method}", source)
@@ -350,6 +350,8 @@ def _check_scale_file(raw: dict[str, Any], source: str) -> None:
         _check_keys(data, _data_arguments(), f"data_by_method.{method}", source)
     _check_keys(raw.get("data", {}), _data_arguments(), "data", source)
     _check_keys(raw.get("trainer", {}), _dataclass_fields(TrainerSection), "trainer", source)
+    for method, trainer in raw.get("trainer_by_method", {}).items():
+        _check_keys(trainer, _dataclass_fields(TrainerSection), f"trainer_by_method.{method}", source)
     _check_finetune(raw.get("finetune", {}), source, partial=True)
     _check_keys(raw.get("retrieval", {}), _dataclass_fields(Retrieval), "retrieval", source)
 
@@ -414,8 +416,10 @@ def load_recipe(path: str | Path, scale: str = "paper") -> Recipe:
         _check_scale_file(quick, str(scale_file))
         per_method = quick.pop("model_by_method", {}).get(raw["method"], {})
         data_per_method = quick.pop("data_by_method", {}).get(raw["method"], {})
+        trainer_per_method = quick.pop("trainer_by_method", {}).get(raw["method"], {})
         raw = merge(raw, quick)
         raw["model"] = merge(raw["model"], per_method)
         raw["data"] = merge(raw["data"], data_per_method)
+        raw["trainer"] = merge(raw["trainer"], trainer_per_method)
         source = f"{path} at the quick scale ({scale_file})"
     return build(raw, source, scale)

@@ -222,12 +222,14 @@ def reproduced_panel(records: list[dict[str, Any]], pretrains: list[dict[str, An
                       for r in records)
     metrics = sorted({m for v in values.values() for m in v}, key=_metric_key)
     head = "<tr><th>seed</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in metrics) + (
-        "<th>pretraining</th><th>this stage</th><th>started</th><th>device</th></tr>")
+        "<th>pretext accuracy at the end (chance)</th><th>pretraining</th><th>this stage</th><th>started</th>"
+        "<th>device</th></tr>")
     rows = []
     for r, pre in sorted(zip(records, pretrains), key=lambda p: int(p[0].get("seed") or 0)):
         seed = int(r.get("seed") or 0)
         cells = "".join(f"<td>{values.get(seed, {}).get(m, float('nan')):.1f}</td>" for m in metrics)
-        rows.append(f"<tr><td>{seed}</td>{cells}<td>{_seconds((pre or {}).get('wall_s')) if pre else '–'}</td>"
+        rows.append(f"<tr><td>{seed}</td>{cells}<td>{html.escape(pretext_text(pre))}</td>"
+                    f"<td>{_seconds((pre or {}).get('wall_s')) if pre else '–'}</td>"
                     f"<td>{_seconds(r.get('wall_s'))}</td><td>{html.escape(str(r.get('started', '')))}</td>"
                     f"<td>{html.escape(str(r.get('device', '')))}</td></tr>")
     per_seed = f'<table class="seeds"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
@@ -245,6 +247,16 @@ def reproduced_panel(records: list[dict[str, Any]], pretrains: list[dict[str, An
     curves = _curves(records, pretrains, work, classes)
     return (_facts(facts) + per_seed + (curves or '<p class="muted">no training logs here (<code>results/work/</code> '
                                       "holds them after a run)</p>"))
+
+
+def pretext_text(pretrain: dict[str, Any] | None) -> str:
+    """``rsp 51.0% (chance 50.0%), avid 12.0% (chance 0.2%)`` from a pretraining record; ``–`` without."""
+    pretext = ((pretrain or {}).get("metrics") or {}).get("pretext") or {}
+    if not pretext:
+        return "–"
+    return ", ".join(f"{name.removeprefix('acc/')} {v['accuracy']:.1f}%"
+                     + (f" (chance {v['chance']:.1f}%)" if v.get("chance") is not None else "")
+                     for name, v in pretext.items())
 
 
 def _commands(records: list[dict[str, Any]], seeds: list[int]) -> list[str]:

@@ -129,7 +129,8 @@ def run_cell(cell: Cell, ctx: RunContext, recipe_path: str | None = None, scratc
     if not scratch and checkpoint is None:
         def pretrain() -> tuple[dict[str, Any], dict[str, Any]]:
             chosen, extra = stages.pretrain(recipe, ctx, cell_id)
-            return {}, {"checkpoint": str(chosen), "config": recipe.to_dict(), **extra}
+            pretext = extra.pop("pretext")
+            return {"pretext": pretext}, {"checkpoint": str(chosen), "config": recipe.to_dict(), **extra}
 
         done = cell_run.attempt("pretrain", pretrain, kind="pretrain", protocol="pretext",
                                 dataset=recipe.data["dataset"], split="train")

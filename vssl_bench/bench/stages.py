@@ -17,7 +17,14 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from vssl_bench.bench.batching import BatchPlan, plan_batch, world_size
 from vssl_bench.bench.recipes import Recipe
-from vssl_bench.bench.trainer import FirstStepLR, RunContext, make_trainer, on_cpu, quiet_lightning, share_cpu
+from vssl_bench.bench.trainer import (
+    FirstStepLR,
+    RunContext,
+    make_trainer,
+    on_cpu,
+    quiet_lightning,
+    share_cpu,
+)
 from vssl_bench.data.datamodule import VideoDataModule
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import checked_lightning_checkpoint, read_checkpoint
@@ -45,7 +52,7 @@ def loader_workers(recipe: Recipe, ctx: RunContext) -> int:
     if "num_workers" in recipe.data:
         return int(recipe.data["num_workers"])
     local_devices = world_size(ctx.trainer.devices, 1, ctx.trainer.accelerator)
-    return max(1, len(os.sched_getaffinity(0)) // local_devices - 1)
+    return max(1, (ctx.cores or len(os.sched_getaffinity(0))) // local_devices - 1)
 
 
 # --- batch plans and first-step learning rates (also what --dry-run prints) --------------------------
@@ -122,14 +129,26 @@ def pretrain(recipe: Recipe, ctx: RunContext, cell_id: str) -> tuple[Path, dict[
     best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor=monitor, mode=mode,
                            save_last=True, save_on_train_epoch_end=monitor != "val/loss", save_top_k=1 if monitor else 0)
     extra = {"log_every_n_steps": recipe.trainer.log_every_n_steps} if recipe.trainer.log_every_n_steps else {}
-    trainer = make_trainer(ctx, workdir, recipe.trainer.max_epochs, plan, recipe.trainer.precision, callbacks=[best],
-                           **extra)
+    trainer = make_trainer(ctx, workdir, recipe.trainer.max_epochs, plan, recipe.trainer.precision,
+                           callbacks=[best], **extra)
     last = workdir / "checkpoints" / "last.ckpt"
     trainer.fit(method, data, ckpt_path=checked_lightning_checkpoint(last if last.is_file() else None),
                 weights_only=True)
     chosen = Path(best.best_model_path) if monitor and best.best_model_path else last
     return chosen, {"skipped_videos": data.skipped_videos.record(trainer), "protocol_notes": method.protocol_notes,
-                    "pretrain_checkpoint": choice, **_run_record(plan, first_step_lr(trainer), trainer)}
+                    "pretrain_checkpoint": choice, "pretext": pretext_accuracies(method, trainer, plan),
+                    "steps": trainer.global_step, **_run_record(plan, first_step_lr(trainer), trainer)}
+
+
+def pretext_accuracies(method: pl.LightningModule, trainer: pl.Trainer, plan: BatchPlan) -> dict[str, Any]:
+    """Each pretext accuracy over the last epoch (its ``train/epoch_acc/*`` mean, every rank's batches),
+    beside its chance level, in %."""
+    chance = method.chance_levels(plan.per_device) if hasattr(method, "chance_levels") else {}
+    prefix = "train/epoch_"
+    return {key.removeprefix(prefix): {"accuracy": round(100 * float(value), 2),
+                                       "chance": round(100 * chance[key.removeprefix(prefix)], 2)
+                                       if key.removeprefix(prefix) in chance else None}
+            for key, value in sorted(trainer.callback_metrics.items()) if key.startswith(prefix + "acc/")}
 
 
 # --- fine-tuning -------------------------------------------------------------------------------------

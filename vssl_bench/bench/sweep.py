@@ -3,13 +3,16 @@ the dry run that prints what a sweep would do, stage by stage, at the devices gi
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 
 import torch
 
 from vssl_bench.backbones import check_training_precision
-from vssl_bench.bench.grids import Cell, grid
+from vssl_bench.bench.grids import Cell, grid, grid_sections
 from vssl_bench.bench.runner import cell_label, load_cell_recipe, rerun_command, run_cell
 from vssl_bench.bench.stages import finetune_plan, pretrain_lr, pretrain_plan, retrieval_plan
 from vssl_bench.bench.trainer import RunContext, on_cpu
@@ -63,10 +66,8 @@ def sweep_jobs(grid_name: str, baselines: bool = True) -> list[tuple[Cell, bool]
     return jobs
 
 
-# Every row of the quick scale is the mean over these seeds (its tables show mean +- std); the paper
-
-
-def stage_lines(cell: Cell, scratch: bool, ctx: RunContext) -> list[str]:
+def stage_lines(cell: Cell, scratch: bool, ctx: RunContext,
+                sections: tuple[str, ...] = ("finetune", "retrieval")) -> list[str]:
     """Per stage: its global batch split over the devices given, and the first step's LR."""
     try:
         recipe = load_cell_recipe(cell, ctx)
@@ -77,12 +78,12 @@ def stage_lines(cell: Cell, scratch: bool, ctx: RunContext) -> list[str]:
             warmup = recipe.model.get("warmup_epochs", 0)
             note = f" after {warmup} warm-up epochs" if warmup else ""
             lines.append(f"    pretrain: {plan.describe()}; lr {pretrain_lr(recipe):g}{note}")
-        if ctx.seed in (recipe.finetune.seeds or [ctx.seed]):
+        if "finetune" in sections and ctx.seed in (recipe.finetune.seeds or [ctx.seed]):
             for dataset, spec in recipe.finetune.datasets.items():
                 plan = finetune_plan(recipe, ctx, dataset, sync)
                 kind = "linear probe" if spec.linear_probe else "fine-tune"
                 lines.append(f"    {kind} {dataset}: {plan.describe()}; lr {spec.lr:g}")
-        if ctx.seed in (recipe.retrieval.seeds or [ctx.seed]):
+        if "retrieval" in sections and ctx.seed in (recipe.retrieval.seeds or [ctx.seed]):
             plan = retrieval_plan(recipe, ctx)
             lines.append(f"    retrieval {', '.join(recipe.retrieval.datasets)}: batch {plan.global_batch} = "
                          f"{plan.per_device} x {plan.devices} (features only: no gradients, BatchNorm in eval mode)")
@@ -91,47 +92,93 @@ def stage_lines(cell: Cell, scratch: bool, ctx: RunContext) -> list[str]:
         return [f"    cannot run: {exc}"]
 
 
-def dry_run_lines(jobs: list[tuple[Cell, bool]], ctx: RunContext) -> list[str]:
+def dry_run_lines(jobs: list[tuple[Cell, bool]], ctx: RunContext,
+                  sections: tuple[str, ...] = ("finetune", "retrieval")) -> list[str]:
     """What a sweep would run: per cell, the command that runs it alone, then one line per stage."""
     lines = []
+    downstream = " + ".join({"finetune": "fine-tune", "retrieval": "retrieval"}[s] for s in sections)
     for c, scratch in jobs:
-        stages = "fine-tune + retrieval from random init" if scratch else "pretrain -> fine-tune -> retrieval"
+        stages = f"{downstream} from random init" if scratch else f"pretrain -> {downstream.replace(' + ', ' -> ')}"
         lines.append(f"{cell_label(c, scratch, ctx)}: {stages}\n    {rerun_command(c, scratch, ctx)}")
-        lines += stage_lines(c, scratch, ctx)
+        lines += stage_lines(c, scratch, ctx, sections)
     return lines
 
 
 def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: bool = False,
-          baselines: bool = True, seeds: list[int] | tuple[int, ...] | None = None) -> int:
-    """Run a grid once per seed (default: ``ctx.seed``); returns the number of failed stages."""
+          baselines: bool = True, seeds: list[int] | tuple[int, ...] | None = None, jobs: int | str = 1) -> int:
+    """Run a grid once per seed (default: ``ctx.seed``); returns the number of failed stages.
+    ``jobs`` > 1 runs that many cells at once in their own processes (local launcher, CPU only), each
+    on its share of the cores: small CPU trainings use one core far better than two; ``"auto"``: one
+    per core on CPU, one on a GPU."""
     contexts = [replace(ctx, seed=s) for s in (seeds if seeds else [ctx.seed])]
-    jobs = sweep_jobs(grid_name, baselines)
+    jobs_list = sweep_jobs(grid_name, baselines)
+    sections = grid_sections(grid_name)
     if dry_run:
-        print("\n".join(line for c in contexts for line in dry_run_lines(jobs, c)))
+        print("\n".join(line for c in contexts for line in dry_run_lines(jobs_list, c, sections)))
         return 0
-    runs = [(c, scratch, context) for context in contexts for c, scratch in jobs]
+    runs = [(c, scratch, context) for context in contexts for c, scratch in jobs_list]
     failed: list[str] = []
+    jobs = resolve_jobs(jobs, ctx)
     if launcher in ("slurm", "submitit-local"):
-        failed = _submitit(runs, ctx, launcher)
+        failed = _submitit(runs, ctx, launcher, sections)
     elif launcher == "local":
         check_training_precision(torch.device("cpu" if on_cpu(ctx) else "cuda"), ctx.trainer.precision)
-        progress = SweepProgress(total=len(runs))
-        for c, scratch, context in runs:
-            print(progress.line(running=cell_label(c, scratch, context)), flush=True)
-            cell_failed = run_cell(c, context, scratch=scratch)
-            progress.finish(cell_failed)
-            failed += cell_failed
-        print(progress.line(), flush=True)
+        failed = _local(runs, ctx, jobs, sections)
     else:
         raise ConfigError(f"launcher={launcher!r}: use local, slurm or submitit-local.")
     seeds_note = f" x {len(contexts)} seeds" if len(contexts) > 1 else ""
-    print(f"sweep {grid_name}: {len(jobs)} cells{seeds_note}, {len(failed)} failed stages" + (":" if failed else "."))
+    print(f"sweep {grid_name}: {len(jobs_list)} cells{seeds_note}, {len(failed)} failed stages" + (":" if failed else "."))
     for f in failed:
         print(f"  FAILED {f}")
     return len(failed)
 
 
-def _submitit(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, launcher: str) -> list[str]:
+def resolve_jobs(jobs: int | str, ctx: RunContext) -> int:
+    if jobs == "auto":
+        return (ctx.cores or len(os.sched_getaffinity(0))) if on_cpu(ctx) else 1
+    if isinstance(jobs, str) and jobs.isdigit():
+        jobs = int(jobs)
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs={jobs!r}: give a number of cells to run at once (1 or more) or auto.")
+    return jobs
+
+
+def _local(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, jobs: int,
+           sections: tuple[str, ...]) -> list[str]:
+    progress = SweepProgress(total=len(runs))
+    failed: list[str] = []
+    if jobs == 1:
+        for c, scratch, context in runs:
+            print(progress.line(running=cell_label(c, scratch, context)), flush=True)
+            cell_failed = run_cell(c, context, scratch=scratch, sections=sections)
+            progress.finish(cell_failed)
+            failed += cell_failed
+        print(progress.line(), flush=True)
+        return failed
+    if not on_cpu(ctx):
+        raise ConfigError(f"jobs={jobs}: cells run at once only on CPU; on GPUs use --trainer.devices (one cell, "
+                          "all devices) or the slurm launcher (one job per cell).")
+    cores = max(1, (ctx.cores or len(os.sched_getaffinity(0))) // jobs)
+    # the costliest cells first (pretrainings before random-init baselines), so none is left alone at the end
+    ordered = sorted(runs, key=lambda run: run[1])
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        submitted = {pool.submit(run_cell, c, replace(context, cores=cores), scratch=scratch, sections=sections):
+                     (c, scratch, context) for c, scratch, context in ordered}
+        print(progress.line(running=f"{jobs} cells at a time, {cores} core{'s' if cores > 1 else ''} each"), flush=True)
+        for future in as_completed(submitted):
+            c, scratch, context = submitted[future]
+            try:
+                cell_failed = future.result()
+            except Exception as exc:  # noqa: BLE001 - a cell that could not start is a failed cell, not a lost sweep
+                cell_failed = [f"{cell_label(c, scratch, context)}: {exc}"]
+            progress.finish(cell_failed)
+            failed += cell_failed
+            print(progress.line() + f" (finished {cell_label(c, scratch, context)})", flush=True)
+    return failed
+
+
+def _submitit(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, launcher: str,
+              sections: tuple[str, ...]) -> list[str]:
     try:
         import submitit
     except ImportError as exc:
@@ -145,7 +192,7 @@ def _submitit(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, launch
     else:
         executor = submitit.LocalExecutor(folder=str(folder))
         executor.update_parameters(timeout_min=60)
-    submitted = {executor.submit(run_cell, c, context, None, scratch): (c, scratch, context)
+    submitted = {executor.submit(run_cell, c, context, None, scratch, None, sections): (c, scratch, context)
                  for c, scratch, context in runs}
     progress = SweepProgress(total=len(runs))
     print(progress.line(running=f"{len(runs)} jobs submitted to {folder}"), flush=True)

@@ -50,6 +50,7 @@ class RunContext:
     seed: int = 0
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
     checkpoint_format: str = "auto"  # of a --checkpoint to evaluate: auto, ours, rspnet or prp
+    cores: int | None = None  # CPU cores this run may use (a sweep running N cells at once gives each 1/N)
 
     @property
     def runs(self) -> Path:
@@ -58,8 +59,6 @@ class RunContext:
     @property
     def work(self) -> Path:
         return self.results / "work"
-
-
 
     @property
     def world_size(self) -> int:
@@ -72,9 +71,11 @@ def on_cpu(ctx: RunContext) -> bool:
 
 def share_cpu(ctx: RunContext, num_workers: int) -> None:
     """On CPU, leave one core per loader worker: torch's default of one thread per core fights the
-    decoding workers (on 2 cores, 1 thread + 2 workers trains 25% faster than 2 + 2)."""
+    decoding workers (on 2 cores, 1 thread + 2 workers trains 25% faster than 2 + 2). A run given
+    ``ctx.cores`` (one of several cells a sweep runs at once) keeps to those."""
     if on_cpu(ctx):
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - num_workers))
+        cores = ctx.cores or len(os.sched_getaffinity(0))
+        torch.set_num_threads(max(1, cores - num_workers))
 
 
 # Lightning messages that say nothing about this run: advertising, and notices about choices this

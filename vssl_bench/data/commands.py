@@ -10,22 +10,24 @@ from vssl_bench.data.synthetic import SyntheticSpec, generate
 from vssl_bench.data.transcode import transcode_tree
 
 
-def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 8, clips_per_group: int = 6,
-          num_frames: int = 64, height: int = 40, width: int = 50, workers: int | None = None) -> str:
+def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 10, clips_per_group: int = 12,
+          test_groups: int = 4, num_frames: int = 64, height: int = 40, width: int = 50,
+          workers: int | None = None) -> str:
     """Write the synthetic dataset in the UCF101 layout.
 
     Args:
         out: folder to write (it receives the class folders and ucfTrainTestlist/).
         preview: also draw a contact sheet PNG (one row per class, named on its left) here.
         seed: generator seed; the same seed gives the same videos.
-        groups: UCF101-style groups per class (the first two are the test split).
+        groups: UCF101-style groups per class.
         clips_per_group: videos per group.
+        test_groups: the first this many groups are the test split.
         num_frames: frames per video (25 fps).
         height: frame height.
         width: frame width.
         workers: processes used to render and encode.
     """
-    spec = SyntheticSpec(groups=groups, clips_per_group=clips_per_group, num_frames=num_frames,
+    spec = SyntheticSpec(groups=groups, clips_per_group=clips_per_group, test_groups=test_groups, num_frames=num_frames,
                          height=height, width=width, seed=seed)
     root = generate(Path(out), spec, workers=workers)
     if preview:

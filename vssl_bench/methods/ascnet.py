@@ -48,6 +48,10 @@ class ASCNet(PretextMethod):
     def sampler(self) -> TwoSpeedSampler:
         return TwoSpeedSampler(self.hparams.clip_len, self.hparams.speed_ratio, same_speed_key=False)
 
+    def chance_levels(self, per_device_batch: int) -> dict[str, float]:
+        """Appearance match: the partner clip among the device's 2 x batch clips."""
+        return {"acc/appearance_match": 1 / (2 * per_device_batch)}
+
     def pretext_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         hp = self.hparams
         video = batch["video"]  # clips [window1 @ s, window2 @ the other speed]: one video, two speeds

@@ -74,6 +74,10 @@ class Pace(PretextMethod):
         return PaceSampler(self.hparams.clip_len, self.hparams.max_pace, 2 if two else 1,
                            distinct=self.hparams.contrastive == "same_context")
 
+    def chance_levels(self, per_device_batch: int) -> dict[str, float]:
+        """Accuracy of a guess: one pace of ``max_pace``."""
+        return {"acc/pace": 1 / self.hparams.max_pace}
+
     def pretext_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         video, pace = batch["video"], batch["targets"]["pace"]  # (B, N, ...), (B, N)
         b, n = video.shape[:2]

@@ -113,6 +113,10 @@ class PRP(PretextMethod):
     def sampler(self) -> DilatedSampler:
         return DilatedSampler(self.hparams.clip_len, tuple(self.hparams.rates))
 
+    def chance_levels(self, per_device_batch: int) -> dict[str, float]:
+        """Accuracy of a guess: one rate of ``rates``."""
+        return {"acc/rate": 1 / len(self.hparams.rates)}
+
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.rate_fc.parameters())
 

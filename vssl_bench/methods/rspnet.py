@@ -91,6 +91,11 @@ class RSPNet(PretextMethod):
     def sampler(self) -> TwoSpeedSampler:
         return TwoSpeedSampler(self.hparams.clip_len, self.hparams.speed_ratio)
 
+    def chance_levels(self, per_device_batch: int) -> dict[str, float]:
+        """Speed ranking: is the same-speed key closer than the other-speed one (a coin flip);
+        instance discrimination: the key among itself and the queue."""
+        return {"acc/rsp": 0.5, "acc/avid": 1 / (1 + self.hparams.queue_size)}
+
     def on_fit_start(self) -> None:
         super().on_fit_start()
         if self.trainer.world_size > 1:
