@@ -11,7 +11,7 @@ cores per GPU = samples/s the GPU would consume x CPU seconds per sample. Collat
 pinned memory and the worker's IPC are not in the decode cost.
 
 Usage: taskset -c 1 python benchmarks/cores_per_gpu.py [--videos 4 --samples 40 --peak 989e12 --mfu 0.1 0.2 0.35]
-Prints one JSON document and a markdown table.
+Prints one JSON document (and with ``--table`` a markdown table after it).
 """
 
 from __future__ import annotations
@@ -44,17 +44,22 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--samples", type=int, default=40, help="timed samples per method and input")
     parser.add_argument("--backbone", default="r3d18")
+    parser.add_argument("--video_size", default="340x256", help="WxH of the Kinetics-like files")
+    parser.add_argument("--frames", type=int, default=250, help="frames per file (25 fps)")
     parser.add_argument("--peak", type=float, default=989e12, help="dense bf16 FLOP/s (H100 SXM: 989e12)")
     parser.add_argument("--mfu", type=float, nargs="+", default=[0.1, 0.2, 0.35], help="assumed, not measured")
     parser.add_argument("--cache", default=None, help="keep the generated videos here")
+    parser.add_argument("--table", action="store_true", help="also print a markdown table after the JSON")
     args = parser.parse_args()
     torch.set_num_threads(1)
     samplers = paper_samplers()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.cache or tmp)
+        width, height = (int(v) for v in args.video_size.split("x"))
+        files = {"width": width, "height": height, "frames": args.frames, "gop": 150}
         inputs = {
-            "340x256, keyframe every 150": kinetics_like_videos(folder, args.videos, gop=150),
-            "short side 128, keyframe every 16": kinetics_like_videos(folder, args.videos, gop=150, short_side=128,
+            f"{width}x{height}, keyframe every 150": kinetics_like_videos(folder, args.videos, **files),
+            "short side 128, keyframe every 16": kinetics_like_videos(folder, args.videos, **files, short_side=128,
                                                                      keyframe_interval=16),
         }
         decode = {what: decode_costs(paths, samplers, args.samples) for what, paths in inputs.items()}
@@ -70,6 +75,8 @@ def main() -> None:
         "cores_per_gpu": cores,
     }
     print(json.dumps(report, indent=2))
+    if not args.table:
+        return
     print("\n| method | train GFLOP/sample | " + " | ".join(f"ms/sample, {w}" for w in decode) + " | " +
           " | ".join(f"cores/GPU at MFU {m}, {w}" for w in decode for m in args.mfu) + " |")
     print("|---" * (2 + len(decode) + len(decode) * len(args.mfu)) + "|")

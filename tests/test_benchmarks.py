@@ -105,3 +105,15 @@ def test_gpu_check_smoke_mode_reports_every_section():
     assert report["lightning"]["lightning_fit_s"] > 0
     assert set(report["decode"]["per_sample_ms"]) == {"rspnet", "pace", "prp", "ascnet", "finetune"}
     assert set(report["decode"]["cores_per_gpu"]) == set(methods) and report["decode"]["nvdec"]
+
+
+def test_cores_per_gpu_combines_measured_decode_costs_with_an_assumed_gpu_rate(tmp_path):
+    report = run("cores_per_gpu.py", "--videos", "1", "--samples", "1", "--backbone", "r3d10", "--video_size", "172x128",
+                 "--frames", "40", "--mfu", "0.2", "--cache", str(tmp_path))
+    assert "assumed, not measured" in report["assumed"]
+    methods = {"rspnet", "pace", "prp", "ascnet"}
+    for what, costs in report["decode_ms_per_sample"].items():
+        assert set(costs) == methods | {"finetune"} and all(ms > 0 for ms in costs.values())
+        for m in methods:  # cores = samples/s the GPU would take x CPU seconds per sample
+            expected = report["gpu_samples_per_s"][m]["0.2"] * costs[m] / 1e3
+            assert report["cores_per_gpu"][what][m]["0.2"] == pytest.approx(expected, rel=0.05, abs=0.1)
