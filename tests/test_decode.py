@@ -153,7 +153,7 @@ def test_frames_equal_ffmpeg_bilinear_rgb_conversion(tmp_path, size):
     from vssl_bench.data.synthetic import SyntheticSpec, render_video
 
     path = tmp_path / "colour.mp4"
-    write_video(path, render_video(SyntheticSpec(num_frames=24, height=48, width=64), 5, 1, 1), gop=8)
+    write_video(path, render_video(SyntheticSpec(num_frames=24, height=48, width=64), 3, 1, 1), gop=8)
     h, w = output_size(64, 48, size)
     with av.open(str(path)) as container:
         flags = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT
