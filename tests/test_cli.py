@@ -28,7 +28,7 @@ def test_finetune_from_a_state_dict_and_retrieve_from_scratch(tmp_path, syntheti
           "--results", str(tmp_path), "--trainer.max_epochs", "1"])
     ft = record(tmp_path, "pace-r3d10-ucf101-quick", "finetune-synthetic")
     assert ft["status"] == "ok" and ft["checkpoint"] == str(weights)
-    assert ft["metrics"]["loaded_tensors"] == len(torch.load(weights)) and ft["metrics"]["videos"] == 192
+    assert ft["metrics"]["loaded_tensors"] == len(torch.load(weights)) and ft["metrics"]["videos"] == 384
     main(["retrieve", "--config", str(experiments_dir() / "pace" / "r3d10_ucf101.yaml"), "--scale", "quick",
           "--results", str(tmp_path)])
     rt = record(tmp_path, "scratch-r3d10-quick", "retrieval-synthetic")

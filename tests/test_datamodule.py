@@ -45,7 +45,7 @@ def test_finetune_and_retrieval_loaders(synthetic_root):
     dm = VideoDataModule("synthetic", str(synthetic_root), mode="retrieval", clip_len=8, eval_clips=2,
                          frame_size=(32, 40), num_workers=0)
     gallery, query = dm.test_dataloader()
-    assert (len(gallery.dataset), len(query.dataset)) == (288, 192)
+    assert (len(gallery.dataset), len(query.dataset)) == (288, 384)
 
 
 def test_eval_clips_are_evenly_spread_and_loop_short_videos():

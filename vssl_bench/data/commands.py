@@ -10,8 +10,8 @@ from vssl_bench.data.synthetic import SyntheticSpec, generate
 from vssl_bench.data.transcode import transcode_tree
 
 
-def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 10, clips_per_group: int = 12,
-          test_groups: int = 4, num_frames: int = 64, height: int = 40, width: int = 50,
+def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 14, clips_per_group: int = 12,
+          test_groups: int = 8, num_frames: int = 64, height: int = 40, width: int = 50,
           workers: int | None = None) -> str:
     """Write the synthetic dataset in the UCF101 layout.
 
