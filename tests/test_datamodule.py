@@ -41,7 +41,7 @@ def test_finetune_and_retrieval_loaders(synthetic_root):
     assert train["video"].shape == (4, 1, 8, 32, 40, 3) and train["label"].shape == (4,)
     test = next(iter(dm.test_dataloader()))
     assert test["video"].shape == (4, 4, 8, 32, 40, 3) and test["valid"].all()
-    assert dm.num_classes == 8
+    assert dm.num_classes == 4
     dm = VideoDataModule("synthetic", str(synthetic_root), mode="retrieval", clip_len=8, eval_clips=2,
                          frame_size=(32, 40), num_workers=0)
     gallery, query = dm.test_dataloader()

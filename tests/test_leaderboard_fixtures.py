@@ -40,7 +40,9 @@ def write_records(root: Path, logs: bool = True) -> None:
             if method != "scratch":
                 write_record(runs / cell / "pretrain.json", {
                     **base, "stage": "pretrain", "kind": "pretrain", "protocol": "pretext", "dataset": "synthetic",
-                    "metrics": {}, "wall_s": 41.5 + seed, "config": {"trainer": {"max_epochs": 4},
+                    "metrics": {"pretext": {"acc/pace" if method == "pace" else "acc/rate": {
+                        "accuracy": 28.0 + seed, "chance": 25.0}}},
+                    "wall_s": 41.5 + seed, "config": {"trainer": {"max_epochs": 4},
                                                                      "model": {"max_pace": 4}}})
                 if logs:
                     log = work / cell / "pretrain" / "logs" / "version_0" / "metrics.csv"

@@ -197,6 +197,13 @@ def test_5_quick_tables_state_seeds_chance_budget_and_delta_against_random_init(
     retrieval = section(dom, "quick-nn-retrieval-synthetic")
     head = retrieval.split("</thead>", 1)[0]
     assert ">R@10<" in head and ">R@20<" not in head and "R@20 left out: saturated" in retrieval  # 4 classes
+    pretext = section(dom, "quick-pretext")  # per seed, beside chance
+    assert "28.0, 29.0, 30.0" in pretext and "25.0 (above chance on every seed)" in pretext
+    assert "playback rate" in pretext and "pace (1 of 4)" in pretext
+    filtered, _ = render(site, "?scale=quick&method=prp", tmp=tmp_path / "filtered")
+    tag = filtered.split('id="quick-pretext"', 1)[1].split(">", 1)[0]
+    assert "hidden" not in tag  # the filters keep it, with the chosen method's row only
+    assert re.search(r'<tr[^>]*data-method="pace"[^>]*hidden', section(filtered, "quick-pretext"))
 
 
 def test_6_record_panels_draw_every_seed_with_axes_and_chance_and_say_what_they_are(site, tmp_path):

@@ -11,8 +11,7 @@ from vssl_bench.errors import ConfigError
 SHORT_DATA = {"kinetics400": "k400", "ucf101": "ucf101"}  # the recipe file names' spelling
 
 # The backbone of ``make run``'s showcase: every method on it, against its random init. R3D-10 is defined
-# by Pace and PRP, and recipes exist for all four methods; at the quick scale it is also the cheapest
-# 3D ResNet per step (README, "The quick scale", has the measurements behind the choice).
+# by Pace and PRP and has a recipe for all four methods (README, "The quick scale", has the measurements).
 SHOWCASE_BACKBONE = "r3d10"
 
 

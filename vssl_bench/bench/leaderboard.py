@@ -429,7 +429,10 @@ def pretext_markdown(rows: list[dict[str, Any]]) -> str:
 
 def pretext_html(rows: list[dict[str, Any]], scale: str) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in PRETEXT_COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _pretext_cells(r)) + "</tr>" for r in rows)
+    body = "".join(
+        f'<tr class="ours" data-scale="{html.escape(r["scale"])}" data-method="{html.escape(r["method"])}" '
+        f'data-source="reproduced" data-text="{html.escape(" ".join(_pretext_cells(r)[:3]).lower())}">'
+        + "".join(f"<td>{html.escape(c)}</td>" for c in _pretext_cells(r)) + "</tr>" for r in rows)
     return (f'<section class="ptable" id="{scale}-pretext" data-scale="{scale}"><h3>Pretext accuracy</h3>'
             f'<p class="caption">{html.escape(PRETEXT_INTRO)}</p><div class="scroll"><table class="paper pretext">'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div></section>")
