@@ -102,7 +102,7 @@ def make_videos(folder: Path, kind: str, count: int) -> list[str]:
     paths = []
     for i in range(count):
         path = folder / f"{kind}_{i:03d}.{c['ext']}"
-        frames = render_video(spec, i % 8, 1 + i // 8, 1)
+        frames = render_video(spec, len(spec.classes) - 1, 1 + i, 1)  # the fastest class: frames tell apart
         if c.get("packed"):
             plain = folder / f"{kind}_{i:03d}_unpacked.avi"
             write_mpeg4_avi(plain, frames, fps=25, gop=c["gop"], bframes=2)
@@ -177,15 +177,15 @@ def sequential_frames(path: str) -> np.ndarray:
 
 def is_exact(frames: np.ndarray, indices: np.ndarray, reference: np.ndarray) -> bool:
     """Every returned frame is, among the sequential frames within +-NEAR of its index, nearest to the
-    one at its index, and close to it (readers' colour conversions and scalers differ slightly)."""
+    one at its index (or as near), and close to it (readers' colour conversions and scalers differ slightly)."""
     if frames.shape[0] != indices.size or frames.shape[1:] != reference.shape[1:]:
         return False
     for frame, index in zip(frames, indices.tolist()):
         lo, hi = max(0, index - NEAR), min(len(reference), index + NEAR + 1)
         got = frame[::2, ::2].astype(np.float32)
         distance = [np.abs(got - reference[j, ::2, ::2]).mean() for j in range(lo, hi)]
-        if lo + int(np.argmin(distance)) != index or distance[index - lo] > 4.0:
-            return False
+        if distance[index - lo] > min(distance) or distance[index - lo] > 4.0:  # a tie with an identical
+            return False  # neighbour (a static stretch the encoder repeated) is still the right picture
     return True
 
 

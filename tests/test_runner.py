@@ -106,6 +106,8 @@ def test_jobs_run_cells_at_once_on_cpu_and_are_refused_elsewhere(tmp_path, synth
     assert resolve_jobs("auto", RunContext(trainer=TrainerOptions(accelerator="gpu"))) == 1
     with pytest.raises(ConfigError, match="only on CPU"):
         sweep("smoke", RunContext(trainer=TrainerOptions(accelerator="gpu")), jobs=2)
+    with pytest.raises(ConfigError, match="one job per cell already"):
+        sweep("smoke", cpu, launcher="submitit-local", jobs=2)
     # two processes, one core each: the cell and its random-init baseline both write their records
     assert sweep("smoke", cpu, seeds=[0], jobs=2) == 0
     ok = {(r["cell"], r["stage"]) for r in load_records(tmp_path / "runs") if r["status"] == "ok"}

@@ -119,6 +119,12 @@ def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: boo
     runs = [(c, scratch, context) for context in contexts for c, scratch in jobs_list]
     failed: list[str] = []
     jobs = resolve_jobs(jobs, ctx)
+    if jobs > 1 and launcher != "local":
+        raise ConfigError(f"jobs={jobs} runs cells at once with the local launcher; the {launcher} launcher "
+                          "runs one job per cell already: leave --jobs out.")
+    if jobs > 1 and not on_cpu(ctx):
+        raise ConfigError(f"jobs={jobs}: cells run at once only on CPU; on GPUs use --trainer.devices (one cell, "
+                          "all devices) or the slurm launcher (one job per cell).")
     if launcher in ("slurm", "submitit-local"):
         failed = _submitit(runs, ctx, launcher, sections)
     elif launcher == "local":
@@ -155,13 +161,11 @@ def _local(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, jobs: int
             failed += cell_failed
         print(progress.line(), flush=True)
         return failed
-    if not on_cpu(ctx):
-        raise ConfigError(f"jobs={jobs}: cells run at once only on CPU; on GPUs use --trainer.devices (one cell, "
-                          "all devices) or the slurm launcher (one job per cell).")
     cores = max(1, (ctx.cores or len(os.sched_getaffinity(0))) // jobs)
     # the costliest cells first (pretrainings before random-init baselines), so none is left alone at the end
     ordered = sorted(runs, key=lambda run: run[1])
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
         submitted = {pool.submit(run_cell, c, replace(context, cores=cores), scratch=scratch, sections=sections):
                      (c, scratch, context) for c, scratch, context in ordered}
         print(progress.line(running=f"{jobs} cells at a time, {cores} core{'s' if cores > 1 else ''} each"), flush=True)
@@ -174,6 +178,10 @@ def _local(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, jobs: int
             progress.finish(cell_failed)
             failed += cell_failed
             print(progress.line() + f" (finished {cell_label(c, scratch, context)})", flush=True)
+    except KeyboardInterrupt:  # stop at once: cells not started are dropped, finished ones kept their records
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return failed
 
 
