@@ -1,5 +1,8 @@
-"""The package's module graph has no import circle, lazy (function-level) imports included: a circle
-means two modules that cannot be understood, tested or moved apart."""
+"""The package's module graph, lazy (function-level) imports included: it has no import circle (a circle
+means two modules that cannot be understood, tested or moved apart), and imports run one way between
+the two rooms: ``vssl_bench.bench`` (what runs cells) may import ``vssl_bench.report`` (what turns records
+into tables and the page), never the reverse; the modules both share (``vssl_bench.records``,
+``vssl_bench.rerun``) import neither."""
 
 from __future__ import annotations
 
@@ -52,3 +55,26 @@ def test_no_import_circle():
     for node in sorted(graph):
         if node not in state:
             visit(node)
+
+
+def imports_of(prefix: str) -> dict[str, set[str]]:
+    """Each module of package ``prefix`` (or the module itself) -> what it imports from the package."""
+    return {name: targets for name, targets in imports().items() if name == prefix or name.startswith(prefix + ".")}
+
+
+def in_room(module: str, room: str) -> bool:
+    return module == room or module.startswith(room + ".")
+
+
+def test_report_never_imports_bench():
+    report = imports_of("vssl_bench.report")
+    assert "vssl_bench.report.leaderboard" in report  # the rule is checked on the real modules
+    wrong = {name: sorted(t for t in targets if in_room(t, "vssl_bench.bench")) for name, targets in report.items()}
+    assert not any(wrong.values()), f"report imports the runner: {({k: v for k, v in wrong.items() if v})}"
+
+
+def test_shared_modules_import_neither_room():
+    for shared in ("vssl_bench.records", "vssl_bench.rerun"):
+        targets = imports_of(shared)[shared]
+        rooms = sorted(t for t in targets if in_room(t, "vssl_bench.bench") or in_room(t, "vssl_bench.report"))
+        assert not rooms, f"{shared} imports {rooms}: both rooms import it, so it may import neither"

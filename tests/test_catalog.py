@@ -80,7 +80,8 @@ def test_a_method_missing_from_the_catalog_is_refused_by_name(tmp_path):
 
 
 def test_the_tables_name_a_catalog_method_and_the_page_filters_by_it(flip_method, tmp_path):
-    from vssl_bench.bench.leaderboard import model_name, write_leaderboard
+    from vssl_bench.report.leaderboard import write_leaderboard
+    from vssl_bench.report.rows import model_name
 
     assert model_name("flip", "r3d10", "ucf101") == "Flip (R3D-10, UCF101)"
     (tmp_path / "reported.yaml").write_text((experiments_dir().parent / "results" / "reported.yaml").read_text())

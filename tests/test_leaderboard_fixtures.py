@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from vssl_bench.bench.leaderboard import write_leaderboard
-from vssl_bench.bench.records import write_record
+from vssl_bench.records import write_record
+from vssl_bench.report.leaderboard import write_leaderboard
 
 VERSIONS = {"vssl_bench": "0.1.0", "torch": "2.14.1", "lightning": "2.5.0", "av": "14.0.0", "python": "3.11.9"}
 QUICK = {"synthetic": {"pace": (17.7, [(14.6, 30.2), (15.6, 31.3), (16.7, 32.3)]),

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from test_leaderboard_fixtures import write_records
 
-from vssl_bench.bench.leaderboard import write_leaderboard
-from vssl_bench.bench.records import write_record
+from vssl_bench.records import write_record
+from vssl_bench.report.leaderboard import write_leaderboard
 
 BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="no headless Chromium: apt-get install chromium")

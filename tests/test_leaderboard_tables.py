@@ -11,8 +11,8 @@ import pytest
 import yaml
 from test_leaderboard_fixtures import write_records
 
-from vssl_bench.bench import paper_tables
-from vssl_bench.bench.leaderboard import write_leaderboard
+from vssl_bench.report import paper_tables
+from vssl_bench.report.leaderboard import write_leaderboard
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_without_any_record_the_tables_hold_the_papers_numbers_each_with_a_run_c
 
 
 def test_epochs_follow_the_command_line_override_and_recipes_are_shown_relative_to_the_project():
-    from vssl_bench.bench.record_panels import REPO, recipe_path, stage_epochs
+    from vssl_bench.report.record_panels import REPO, recipe_path, stage_epochs
 
     pre = {"config": {"trainer": {"max_epochs": 4}}, "recipe": str(REPO / "experiments/pace/r3d10_ucf101.yaml"),
            "command": "vssl-bench evaluate --config x.yaml --scale quick --trainer.max-epochs 2"}

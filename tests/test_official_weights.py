@@ -95,9 +95,9 @@ def test_export_then_load_round_trips_exactly(layout, name, tmp_path):
 
 def test_official_weight_rows_are_marked_and_carry_the_file_hash(tmp_path, synthetic_root):
     from vssl_bench.bench.grids import Cell
-    from vssl_bench.bench.leaderboard import write_leaderboard
     from vssl_bench.bench.runner import run_cell
     from vssl_bench.bench.trainer import RunContext, TrainerOptions
+    from vssl_bench.report.leaderboard import write_leaderboard
 
     official_file(tmp_path / "prp_r3d.pth", "prp", "r3d10", random_backbone("r3d10"))
     ctx = RunContext(scale="quick", results=tmp_path / "results", trainer=TrainerOptions(limit_test_batches=1))

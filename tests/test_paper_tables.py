@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import yaml
 
-from vssl_bench.bench.leaderboard import write_leaderboard
-from vssl_bench.bench.records import write_record
+from vssl_bench.records import write_record
+from vssl_bench.report.leaderboard import write_leaderboard
 
 
 def _records(tmp_path):

@@ -7,14 +7,15 @@ import pytest
 import yaml
 
 from vssl_bench.bench.grids import Cell, grid, grids
-from vssl_bench.bench.leaderboard import model_name, write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
-from vssl_bench.bench.records import load_records
 from vssl_bench.bench.runner import run_cell
 from vssl_bench.bench.stages import finetune, pretrain, retrieve
 from vssl_bench.bench.sweep import SweepProgress, sweep
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, finish_logger
 from vssl_bench.errors import ConfigError
+from vssl_bench.records import load_records
+from vssl_bench.report.leaderboard import write_leaderboard
+from vssl_bench.report.rows import model_name
 
 
 def test_every_grid_cell_has_a_recipe_that_loads_at_both_scales():
@@ -126,7 +127,7 @@ def _finetune_record(split: int, top1: float) -> dict:
 
 
 def test_three_fold_accuracy_is_the_mean_of_the_three_splits(tmp_path):
-    from vssl_bench.bench.records import write_record
+    from vssl_bench.records import write_record
 
     for split, top1 in ((1, 60.0), (2, 62.0), (3, 67.0)):
         write_record(tmp_path / "runs" / "cell" / f"finetune-ucf101-split{split}.json", _finetune_record(split, top1))
@@ -138,7 +139,7 @@ def test_three_fold_accuracy_is_the_mean_of_the_three_splits(tmp_path):
 
 
 def test_skipped_videos_reach_the_leaderboard_note(tmp_path):
-    from vssl_bench.bench.records import write_record
+    from vssl_bench.records import write_record
 
     write_record(tmp_path / "runs" / "cell" / "pretrain.json",
                  {**_finetune_record(1, 0.0), "stage": "pretrain", "metrics": {},
@@ -151,7 +152,7 @@ def test_skipped_videos_reach_the_leaderboard_note(tmp_path):
 
 
 def test_no_three_fold_row_without_all_three_splits(tmp_path):
-    from vssl_bench.bench.records import write_record
+    from vssl_bench.records import write_record
 
     for split in (1, 2):
         write_record(tmp_path / "runs" / "cell" / f"finetune-ucf101-split{split}.json", _finetune_record(split, 50.0))
@@ -252,7 +253,7 @@ def test_rspnet_headline_rows_meet_the_1000_epoch_cell(tmp_path):
     """RSPNet's Papers-With-Code rows (UCF101 3-fold Accuracy 93.7, HMDB51 Top-1 Accuracy 64.7) are in
     the leaderboard under their own model name, and a run of the 1000-epoch cell is compared with them,
     not with the 200-epoch rows."""
-    from vssl_bench.bench.records import write_record
+    from vssl_bench.records import write_record
 
     cell = Cell("rspnet", "s3dg", "kinetics400", "1000ep")
     assert cell in grid("rspnet") and cell.recipe == "experiments/rspnet/s3dg_k400_1000ep.yaml"
@@ -280,7 +281,7 @@ def test_rspnet_headline_rows_meet_the_1000_epoch_cell(tmp_path):
 
 
 def test_cells_outside_the_papers_say_so_in_the_recipe_and_the_leaderboard(tmp_path):
-    from vssl_bench.bench.records import write_record
+    from vssl_bench.records import write_record
 
     paper_cells = {c for name in ("rspnet", "pace", "prp", "ascnet") for c in grid(name)}
     for cell in grid("all"):
@@ -372,7 +373,7 @@ def test_a_plateau_schedule_without_held_out_videos_is_refused(tmp_path):
 
 def test_a_smaller_test_set_is_said_on_the_row_the_page_and_the_markdown(tmp_path):
     """A number over fewer test videos than the split lists is never shown as if it were the paper's set."""
-    from vssl_bench.bench.records import write_record
+    from vssl_bench.records import write_record
 
     record = _finetune_record(1, 50.0)
     record["metrics"] |= {"videos": 3780.0, "undecodable_videos": 3.0}

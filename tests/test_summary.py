@@ -8,9 +8,9 @@ import numpy as np
 from PIL import Image
 
 from vssl_bench.bench import commands
-from vssl_bench.bench.records import read_record, write_record
-from vssl_bench.bench.summary import format_records, summarize
 from vssl_bench.data.preview import contact_sheet
+from vssl_bench.records import read_record, write_record
+from vssl_bench.report.summary import format_records, summarize
 
 BASE = {"status": "ok", "method": "pace", "backbone": "r3d10", "scale": "quick", "seed": 0,
         "cell": "pace-r3d10-ucf101-quick", "pretrain_data": "synthetic"}

@@ -1,5 +1,5 @@
 """The one list of methods, backbones and datasets that everything else reads: the method registry,
-the grids, recipes' checks, the leaderboard, the page's filters and the model index.
+the grids, recipes' checks and file names, the leaderboard, the page's filters and the model index.
 
 A new method is one :class:`Method` entry here (or :func:`register_method` from outside the package)
 plus its module; nothing else lists methods. The papers' own numbers and their sources stay data, in
@@ -69,6 +69,16 @@ DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("hmdb51", "HMDB51", "HMDB51", pretrain=False, downstream=True),
     Dataset("synthetic", "Synthetic", "Synthetic (vssl-bench)", pretrain=True, downstream=True),
 )}
+
+
+SHORT_DATA = {"kinetics400": "k400", "ucf101": "ucf101"}  # the recipe file names' spelling
+
+
+def recipe_file(method: str, backbone: str, pretrain_data: str, variant: str = "") -> str:
+    """``experiments/<method>/<backbone>_<data>[_<variant>].yaml``, the recipe of a cell (relative to the
+    project); KeyError for pretraining data no recipe is named after."""
+    suffix = f"_{variant}" if variant else ""
+    return f"experiments/{method}/{backbone}_{SHORT_DATA[pretrain_data]}{suffix}.yaml"
 
 
 def method(name: str) -> Method:

@@ -11,16 +11,16 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from vssl_bench import catalog
 from vssl_bench.bench.grids import Cell, grid
-from vssl_bench.bench.leaderboard import write_leaderboard
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.runner import cell_label, run_cell
 from vssl_bench.bench.stages import pretrain as pretrain_stage
-from vssl_bench.bench.summary import pretrain_summary, summarize
 from vssl_bench.bench.sweep import QUICK_SEEDS, sweep
 from vssl_bench.bench.trainer import RunContext, TrainerOptions
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import backbone_state, read_checkpoint
 from vssl_bench.evaluation.official_weights import PREFIXES, to_official
+from vssl_bench.report.leaderboard import write_leaderboard
+from vssl_bench.report.summary import pretrain_summary, summarize
 
 
 def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, results: str = "results",

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from vssl_bench import catalog
 from vssl_bench.errors import ConfigError
 
-SHORT_DATA = {"kinetics400": "k400", "ucf101": "ucf101"}  # the recipe file names' spelling
-
 # The backbone of ``make run``'s showcase: every method on it, against its random init. R3D-10 is defined
 # by Pace and PRP and has a recipe for all four methods (README, "The quick scale", has the measurements).
 SHOWCASE_BACKBONE = "r3d10"
@@ -24,12 +22,11 @@ class Cell:
 
     @property
     def recipe(self) -> str:
-        suffix = f"_{self.variant}" if self.variant else ""
-        return f"experiments/{self.method}/{self.backbone}_{SHORT_DATA[self.pretrain_data]}{suffix}.yaml"
+        return catalog.recipe_file(self.method, self.backbone, self.pretrain_data, self.variant)
 
     def id(self, scale: str) -> str:
         variant = f"-{self.variant}" if self.variant else ""
-        return f"{self.method}-{self.backbone}-{SHORT_DATA[self.pretrain_data]}{variant}-{scale}"
+        return f"{self.method}-{self.backbone}-{catalog.SHORT_DATA[self.pretrain_data]}{variant}-{scale}"
 
 
 def paper_grids() -> dict[str, list[Cell]]:

@@ -20,11 +20,11 @@ from pytorch_lightning.utilities import rank_zero_only
 from vssl_bench.bench import stages
 from vssl_bench.bench.grids import Cell
 from vssl_bench.bench.recipes import Recipe, experiments_dir, load_recipe
-from vssl_bench.bench.records import device_name, now, read_record, versions, write_record
-from vssl_bench.bench.rerun import evaluate_command
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, finish_logger
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.official_weights import PREFIXES
+from vssl_bench.records import device_name, now, read_record, versions, write_record
+from vssl_bench.rerun import evaluate_command
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ epochs, source); the paper's row and ours one above the other, ours with its see
 difference (Δ) from the paper, or at the quick scale from random init of the same backbone; and a
 reproduced-vs-reported scatter plot.
 
-Built from the long table of :mod:`vssl_bench.bench.leaderboard` (one row per metric value), so every
+Built from the long table of :func:`vssl_bench.report.tables.build_table` (one row per metric value), so every
 number here is also a row there. Pure rendering: no file is read.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from vssl_bench import catalog
-from vssl_bench.bench.rerun import evaluate_command
 from vssl_bench.data.synthetic import SPEEDS
+from vssl_bench.rerun import evaluate_command
 
 # display names of the protocols (the records' ``protocol`` field, plus the retrieval records' probe)
 PROTOCOL_TITLES = {

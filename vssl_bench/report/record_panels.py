@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from vssl_bench.bench.rerun import evaluate_command
+from vssl_bench.rerun import evaluate_command
 
 # per stage kind: the per-epoch curves worth drawing, (column in metrics.csv, label)
 CURVES = {
@@ -288,7 +288,7 @@ def _curves(records: list[dict[str, Any]], pretrains: list[dict[str, Any] | None
 
 
 def _metric_key(metric: str) -> tuple[int, int, str]:
-    from vssl_bench.bench.paper_tables import metric_key
+    from vssl_bench.report.paper_tables import metric_key
 
     return metric_key(metric)
 

@@ -5,7 +5,6 @@ seeds a number averages, its protocol and input are metadata, not metrics."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -66,7 +65,7 @@ def model_index(table: pd.DataFrame, papers: dict[str, dict[str, str]], names: d
     return {"Collections": collections, "Models": models}
 
 
-def write_model_index(path: Path, table: pd.DataFrame, papers: dict[str, dict[str, str]],
-                      names: dict[str, str]) -> None:
-    path.write_text("# vssl-bench: recipes and results in the model-index schema (paperswithcode/model-index)\n"
-                    + yaml.safe_dump(model_index(table, papers, names), sort_keys=False, allow_unicode=True))
+def model_index_yaml(table: pd.DataFrame, papers: dict[str, dict[str, str]], names: dict[str, str]) -> str:
+    """The text of ``model-index.yml``."""
+    return ("# vssl-bench: recipes and results in the model-index schema (paperswithcode/model-index)\n"
+            + yaml.safe_dump(model_index(table, papers, names), sort_keys=False, allow_unicode=True))

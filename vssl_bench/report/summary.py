@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vssl_bench import catalog
-from vssl_bench.bench import paper_tables, record_panels
-from vssl_bench.bench.records import kind_and_protocol, read_record
+from vssl_bench.records import kind_and_protocol, read_record
+from vssl_bench.report import paper_tables, record_panels
 
 KIND_ORDER = ("pretrain", "finetune", "retrieval")
 

@@ -1,11 +1,15 @@
-"""One JSON record per finished stage, written atomically; the leaderboard is rebuilt from these alone."""
+"""One JSON record per finished stage, written atomically; the leaderboard is rebuilt from these alone.
+
+Neither side owns this module: the runner (``vssl_bench.bench``) writes records, the report
+(``vssl_bench.report``) reads them, and both write their files whole with :func:`write_atomic`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
-import tempfile
+import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,20 +38,28 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def write_record(path: str | Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` as JSON at ``path`` via a temporary file and a rename: a reader sees the whole
-    record or none."""
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) at ``path`` through a temporary file in the same folder and a rename: a
+    reader, or a second writer, sees the previous file or the new one whole, never a part; a failure
+    leaves the previous file as it was and no temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # os.open rather than mkstemp: the file gets the umask's mode (as a plain open would), not 0600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=2, sort_keys=True, default=str)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def write_record(path: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` as JSON at ``path``, atomically: a reader sees the whole record or none."""
+    return write_atomic(path, json.dumps(record, indent=2, sort_keys=True, default=str))
 
 
 def read_record(path: str | Path) -> dict[str, Any] | None:
