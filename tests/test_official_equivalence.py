@@ -3,7 +3,7 @@
 ``tests/fixtures/official/<method>.json`` holds what the official code computed (repository, commit and
 files named in the fixture) on cases described there: the seed of the weights (ours, copied into the
 official model by the layer table), the recipe, the seed of the raw frames. The numbers were written by
-``benchmarks/official_reference.py`` from a checkout of the official code; here our side is recomputed
+``tests/official/official_reference.py`` from a checkout of the official code; here our side is recomputed
 from the same description and compared: every loss term (relative 1e-5), the gradient of every
 parameter and the SGD update of every tensor (BatchNorm statistics included; relative 1e-4), and the
 samplers' exact outcome probabilities. ASCNet has no official code: its losses are checked against the
@@ -23,7 +23,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "official"
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests" / "official"))
 
 import official_reference as ref  # noqa: E402
 
@@ -40,7 +40,7 @@ def fixture(method: str) -> dict:
 def assert_same_step(official: dict, ours: dict) -> None:
     if ref.close(official["initial"]["weights"], ours["initial"]["weights"], 1e-6) > 1:
         pytest.fail("our seeded weights are not the ones the fixture was made with (has torch's default "
-                    "initialisation changed?): regenerate the fixtures with benchmarks/official_reference.py")
+                    "initialisation changed?): regenerate the fixtures with tests/official/official_reference.py")
     for section, (rtol, atol) in ref.TOLERANCE.items():
         if section not in official:
             continue

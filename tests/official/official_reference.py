@@ -26,7 +26,7 @@ How a case is built (both sides from one description stored in the fixture):
 
 Usage (not run in CI; each checkout a ``git archive`` of the repository)::
 
-    python benchmarks/official_reference.py --prp PRP --pace PACE --rspnet RSPNET --vcop VCOP \
+    python tests/official/official_reference.py --prp PRP --pace PACE --rspnet RSPNET --vcop VCOP \
         --commits prp=<sha> pace=<sha> rspnet=<sha> vcop=<sha> [--out tests/fixtures/official] \
         [--width 1 --dry-run]   # the paper networks, compared and printed only
 
@@ -56,7 +56,7 @@ from vssl_bench.bench.recipes import load_recipe
 from vssl_bench.evaluation.official_weights import PREFIXES, to_official
 from vssl_bench.methods import METHODS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "official"
 OFFICIAL_REPOS = {"prp": "yuanyao366/PRP", "pace": "laura-wang/video-pace", "rspnet": "PeihaoChen/RSPNet",
                   "vcop": "xudejing/video-clip-order-prediction"}
@@ -1088,7 +1088,7 @@ def compare(official: dict[str, Any], ours: dict[str, Any]) -> dict[str, float]:
 
 def write(method: str, commit: str, files: list[str], blob: dict[str, Any], out: Path, name: str | None = None) -> None:
     blob = {"source": {"repository": f"https://github.com/{OFFICIAL_REPOS[method]}", "commit": commit, "files": files},
-            "generated_by": "benchmarks/official_reference.py"} | blob
+            "generated_by": "tests/official/official_reference.py"} | blob
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name or method}.json").write_text(json.dumps(blob, indent=1) + "\n")
 
