@@ -33,3 +33,12 @@ class CheckpointMismatchError(VsslBenchError, RuntimeError):
 
 class UnsafeCheckpointError(VsslBenchError, RuntimeError):
     """A checkpoint file asks to run code (a pickled object outside the plain types weights need)."""
+
+
+class ResultsUnwritableError(VsslBenchError, OSError):
+    """A record, table or checkpoint cannot be written (full disk, read-only or unwritable folder).
+    A sweep stops at the first one: every later stage would fail the same way."""
+
+
+class RankFailedError(VsslBenchError, RuntimeError):
+    """One rank of a multi-process run failed; every rank stops and the run resumes on a rerun."""

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vssl_bench.errors import ResultsUnwritableError
+
 
 def versions() -> dict[str, str]:
     import av
@@ -38,19 +40,46 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) at ``path`` through a temporary file in the same folder and a rename: a
-    reader, or a second writer, sees the previous file or the new one whole, never a part; a failure
-    leaves the previous file as it was and no temporary file behind."""
+def unwritable(path: str | Path, exc: OSError, needed: int | None = None) -> ResultsUnwritableError:
+    """The error for a file of results/ (a record, a table, a checkpoint) that could not be written:
+    the path, the cause, the free space where it matters and the space needed, and what to do."""
+    import errno
+    import shutil
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        folder = next((p for p in (path.parent, *path.parents) if p.exists()), Path("."))
+        free = shutil.disk_usage(folder).free
+        need = f"; it needs {_size(needed)}" if needed else ""
+        return ResultsUnwritableError(
+            f"cannot write {path}: no space left on its disk ({_size(free)} free{need}). Free some space, or "
+            "pass --results on a larger disk; a rerun of the same command resumes where this one stopped.")
+    return ResultsUnwritableError(
+        f"cannot write {path}: {exc.strerror or exc}. Make the folder writable, or pass --results to a "
+        "folder you can write; a rerun of the same command resumes where this one stopped.")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{max(1, n // 1024)} KB"
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) at ``path`` through a temporary file in the same folder
+    and a rename: a reader, or a second writer, sees the previous file or the new one whole, never a
+    part; a failure leaves the previous file as it was and no temporary file behind. A full disk or an
+    unwritable folder raises :class:`ResultsUnwritableError` naming the path and the space needed."""
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open rather than mkstemp: the file gets the umask's mode (as a plain open would), not 0600
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # os.open rather than mkstemp: the file gets the umask's mode (as a plain open would), not 0600
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise unwritable(path, exc, len(payload)) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from vssl_bench.bench.batching import BatchPlan, plan_batch, world_size
+from vssl_bench.bench.checkpointing import LAST, EpochCheckpoint, resume_point
 from vssl_bench.bench.recipes import Recipe
 from vssl_bench.bench.trainer import (
     FirstStepLR,
@@ -126,14 +127,17 @@ def pretrain(recipe: Recipe, ctx: RunContext, cell_id: str) -> tuple[Path, dict[
                               "sampler": method.sampler})
     share_cpu(ctx, data.num_workers)
     monitor, mode = PRETRAIN_CHECKPOINTS[choice] or (None, "min")
-    best = ModelCheckpoint(dirpath=workdir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                           save_last=True, save_on_train_epoch_end=monitor != "val/loss", save_top_k=1 if monitor else 0)
+    checkpoints = workdir / "checkpoints"
+    callbacks: list[pl.Callback] = [EpochCheckpoint(checkpoints)]  # last.ckpt every epoch: what a rerun resumes
+    if monitor:
+        best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                               save_on_train_epoch_end=monitor != "val/loss", enable_version_counter=False)
+        callbacks.append(best)
     extra = {"log_every_n_steps": recipe.trainer.log_every_n_steps} if recipe.trainer.log_every_n_steps else {}
     trainer = make_trainer(ctx, workdir, recipe.trainer.max_epochs, plan, recipe.trainer.precision,
-                           callbacks=[best], **extra)
-    last = workdir / "checkpoints" / "last.ckpt"
-    trainer.fit(method, data, ckpt_path=checked_lightning_checkpoint(last if last.is_file() else None),
-                weights_only=True)
+                           callbacks=callbacks, **extra)
+    trainer.fit(method, data, ckpt_path=resume_point(checkpoints, f"{cell_id}/pretrain"), weights_only=True)
+    last = checkpoints / LAST
     chosen = Path(best.best_model_path) if monitor and best.best_model_path else last
     return chosen, {"skipped_videos": data.skipped_videos.record(trainer), "protocol_notes": method.protocol_notes,
                     "pretrain_checkpoint": choice, "pretext": pretext_accuracies(method, trainer, plan),
@@ -185,21 +189,25 @@ def finetune(recipe: Recipe, ctx: RunContext, dataset: str, init: Path | None,
                       init=str(init) if init else None, init_format=ctx.checkpoint_format,
                       crop_size=spec.crop_size, train_augment=proto.train_augment, eval_crop=proto.eval_crop,
                       normalize=proto.normalize, **spec.classifier)
-    callbacks, val_every = [], spec.val_every or 1000
+    checkpoints = workdir / "checkpoints"
+    callbacks: list[pl.Callback] = [EpochCheckpoint(checkpoints)]  # last.ckpt every epoch: what a rerun resumes
+    selected, val_every = None, spec.val_every or 1000
     if SELECTIONS[select]:
         monitor, mode = SELECTIONS[select]
-        callbacks.append(ModelCheckpoint(dirpath=workdir / "checkpoints", filename="selected-{epoch}",
-                                         monitor=monitor, mode=mode, save_top_k=1))
+        selected = ModelCheckpoint(dirpath=checkpoints, filename="selected-{epoch}", monitor=monitor, mode=mode,
+                                   save_top_k=1)
+        callbacks.append(selected)
         val_every = spec.val_every or 1
     trainer = make_trainer(ctx, workdir, spec.epochs, plan, recipe.trainer.precision, check_val_every_n_epoch=val_every,
                            callbacks=callbacks)
-    trainer.fit(model, data)
+    trainer.fit(model, data, ckpt_path=resume_point(checkpoints, f"{workdir.parent.name}/{workdir.name}"),
+                weights_only=True)
     trainer.test(model, data, verbose=False)  # the last epoch
     last = dict(model.results)
     metrics: dict[str, Any] = {"select": select, "top1_last": 100 * last["test/top1"], "top5_last": 100 * last["test/top5"]}
-    if callbacks and callbacks[0].best_model_path:
+    if selected is not None and selected.best_model_path:
         data.skipped_videos.dropped, data.skipped_videos.reasons = 0, []  # the same videos are tested again
-        best = callbacks[0].best_model_path
+        best = selected.best_model_path
         trainer.test(model, data, ckpt_path=checked_lightning_checkpoint(best), verbose=False, weights_only=True)
         metrics["selected_epoch"] = int(read_checkpoint(best)["epoch"])
     else:

@@ -18,6 +18,7 @@ import torch
 from pytorch_lightning.loggers import CSVLogger
 
 from vssl_bench.bench.batching import BatchPlan, world_size
+from vssl_bench.bench.checkpointing import EpochDraws
 from vssl_bench.errors import ConfigError
 
 
@@ -84,6 +85,10 @@ LIGHTNING_NOISE = (
     r"You passed in a `val_dataloader` but have no `validation_step`",
     r"You have overridden `on_after_batch_transfer` in `LightningModule` but have passed in a `LightningDataModule`",
     r"`isinstance\(treespec, LeafSpec\)` is deprecated",  # torch deprecation inside Lightning itself
+    # where Slurm's client is installed: we start the processes ourselves (the slurm launcher runs srun)
+    r"The `srun` command is available on your system but is not used",
+    # the stage's checkpoint folder holds its last.ckpt and its selected epoch: two writers on purpose
+    r"Checkpoint directory .* exists and is not empty",
 )
 
 
@@ -157,7 +162,7 @@ def make_trainer(ctx: RunContext, workdir: Path, epochs: int, plan: BatchPlan | 
     if plan is not None:
         kwargs["accumulate_grad_batches"] = plan.accumulation
         kwargs["sync_batchnorm"] = plan.sync_batchnorm
-    kwargs["callbacks"] = [*extra.pop("callbacks", []), FirstStepLR()]
+    kwargs["callbacks"] = [*extra.pop("callbacks", []), FirstStepLR(), EpochDraws(ctx.seed)]
     for limit in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
         if getattr(opts, limit) is not None:
             kwargs[limit] = getattr(opts, limit)

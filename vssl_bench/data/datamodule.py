@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from vssl_bench.data.datasets import Missing, VideoIndex, build_index
 from vssl_bench.data.decode import VideoInfo, read_frames
@@ -83,6 +83,7 @@ class ClipDataset(Dataset):
         cache_frames: bool = False,
         repeat: int = 1,
         probe_workers: int = 0,
+        draws: torch.Tensor | None = None,
     ) -> None:
         if len(index) == 0:
             raise ConfigError(f"{index!r} is empty: no videos to load. Check the root and the split files.")
@@ -90,13 +91,17 @@ class ClipDataset(Dataset):
         self.replace_failed, self.max_replacements = replace_failed, max_replacements
         self.decode_threads, self.seed, self.cache_frames = decode_threads, seed, cache_frames
         self.repeat = repeat
+        self.draws = draws  # shared (rank, epoch) of the training draws, set before each epoch
         self.probes = index.probes(probe_workers)
 
     def __len__(self) -> int:
         return len(self.index) * self.repeat
 
     def _rng(self, i: int) -> np.random.Generator:
-        if self.replace_failed:  # training: fresh randomness every epoch, repeatable from the global seed
+        if self.replace_failed and self.draws is not None:  # training: the seed's, the rank's, the epoch's
+            rank, epoch = (int(v) for v in self.draws)
+            return np.random.default_rng([self.seed, rank, epoch, i])
+        if self.replace_failed:  # training outside a Trainer: fresh every call, from the global seed
             return np.random.default_rng([int(torch.randint(0, 2**31 - 1, ()).item()), i])
         return np.random.default_rng([self.seed, i])  # evaluation: the same clips every time
 
@@ -255,6 +260,16 @@ class VideoDataModule(pl.LightningDataModule):
         self.prefetch_factor = prefetch_factor
         self.skipped_videos = SkippedVideos()
         self._indexes: dict[str, VideoIndex] = {}
+        # (rank, epoch) of the training clip draws, in shared memory so that persistent loader workers
+        # see each epoch's value: every rank draws its own clips, and a resumed epoch draws as it did
+        self.draws = torch.zeros(2, dtype=torch.int64).share_memory_()
+        self.order = torch.Generator()  # the training loader's video order
+
+    def draw_epoch(self, rank: int, epoch: int) -> None:
+        """Key the training draws of the coming epoch, before its loader iterates: the video order
+        (one process; under DDP Lightning's sampler shuffles by seed and epoch) and each item's clips."""
+        self.draws[0], self.draws[1] = rank, epoch
+        self.order.manual_seed(int(np.random.SeedSequence([self.seed, rank, epoch]).generate_state(1)[0]))
 
     # indexes ----------------------------------------------------------------------------------------
     def index(self, subset: str) -> VideoIndex:
@@ -301,11 +316,16 @@ class VideoDataModule(pl.LightningDataModule):
     def _loader(self, subset: str, sampler: ClipSampler, train: bool) -> DataLoader:
         dataset = ClipDataset(self.index(subset), sampler, self.frame_size, replace_failed=train,
                               decode_threads=self.decode_threads, seed=self.seed, cache_frames=self.cache_frames,
-                              repeat=self.repeat if train else 1, probe_workers=self.num_workers)
+                              repeat=self.repeat if train else 1, probe_workers=self.num_workers,
+                              draws=self.draws if train else None)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            # one process: the order from the epoch's own generator (DDP: Lightning's sampler, by seed and epoch)
+            sampler=RandomSampler(dataset, generator=self.order) if train else None,
+            # the workers' base seeds from a generator of their own, so that making an iterator takes no
+            # draw from the global one (the augmentation's): items draw from (seed, rank, epoch, index)
+            generator=torch.Generator().manual_seed(self.seed),
             drop_last=train and len(dataset) >= self.batch_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
@@ -314,6 +334,8 @@ class VideoDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        if self.trainer is not None:  # made after a resumed run's epoch is restored, just before it iterates
+            self.draw_epoch(self.trainer.global_rank, self.trainer.current_epoch)
         if self.mode == "pretrain":
             assert self.sampler is not None
             return self._loader("train", self.sampler, train=True)

@@ -145,7 +145,8 @@ _SHARED: dict[str, object] = {}
 
 def shared_generator(device: torch.device) -> torch.Generator:
     """A host generator in the same state on every rank of the current process group: seeded from a
-    number rank 0 draws and broadcasts once per group, then advanced alike by every rank's calls."""
+    number rank 0 draws and broadcasts once per group (or by :func:`seed_shared_generator`, which every
+    rank calls alike at each training epoch's start), then advanced alike by every rank's calls."""
     group = dist.group.WORLD
     if _SHARED.get("group") is not group:
         seed = torch.randint(0, 2**62, (1,), dtype=torch.long).to(device)
@@ -155,6 +156,14 @@ def shared_generator(device: torch.device) -> torch.Generator:
     generator = _SHARED["generator"]
     assert isinstance(generator, torch.Generator)
     return generator
+
+
+def seed_shared_generator(seed: int) -> None:
+    """Put the shared generator of the current process group in a state given by ``seed`` (the same
+    on every rank), without a collective: a resumed epoch permutes as the uninterrupted one did."""
+    if dist.is_available() and dist.is_initialized():
+        _SHARED["group"] = dist.group.WORLD
+        _SHARED["generator"] = torch.Generator().manual_seed(seed)
 
 
 class FeatureQueue(nn.Module):
