@@ -40,6 +40,7 @@ from device_figures import NOT_ON_CPU, busy_fraction, counted_flops, peak_flops
 from kinetics_like import decode_costs, kinetics_like_videos, paper_samplers
 
 from vssl_bench.backbones import build_backbone
+from vssl_bench.data.sampling import sample_or_wrap
 from vssl_bench.methods import METHODS
 
 PAPER_INPUT = {"c3d": (16, 112), "r3d10": (16, 112), "r21d10": (16, 112), "r3d18": (16, 112), "s3dg": (64, 224)}
@@ -124,7 +125,7 @@ def backbone_rows(device: torch.device, smoke: bool, precision: str, batch: int,
 # --- methods -----------------------------------------------------------------------------------
 def method_batch(method, batch: int, frame: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
     """A uint8 batch shaped as the loader delivers it, with the method's own targets."""
-    items = [method.sampler(64, rng) for _ in range(batch)]
+    items = [sample_or_wrap(method.sampler, 64, rng) for _ in range(batch)]  # shapes and targets only
     clips = len(items[0][0])
     length = len(items[0][0][0])
     video = torch.randint(0, 256, (batch, clips, length, *frame, 3), dtype=torch.uint8)

@@ -39,6 +39,7 @@ from kinetics_like import PAPER_RECIPES, kinetics_like_videos
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, quiet_lightning, resolve_precision, share_cpu
 from vssl_bench.data.datamodule import VideoDataModule
+from vssl_bench.data.sampling import sample_or_wrap
 from vssl_bench.methods import METHODS
 
 
@@ -164,7 +165,7 @@ def main() -> None:
     trainer.fit(method, data)
     fit_s = time.perf_counter() - started
 
-    clips_per_sample = len(method.sampler(args.video_frames, np.random.default_rng(0))[0])
+    clips_per_sample = len(sample_or_wrap(method.sampler, args.video_frames, np.random.default_rng(0))[0])
     seconds, peak = timer.seconds, peak_flops(device)
     achieved = timer.flops * args.steps / seconds if timer.flops and seconds else None
     report = {
