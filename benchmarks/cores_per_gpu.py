@@ -10,6 +10,9 @@
 cores per GPU = samples/s the GPU would consume x CPU seconds per sample. Collation, the transfer to
 pinned memory and the worker's IPC are not in the decode cost.
 
+The GPU is named by its dense bf16 peak, ``--peak``: 989e12 (H100 SXM, H200 SXM) by default; the other
+variants' figures are in ``device_figures.PEAK_BF16_DENSE`` (H100 PCIe 756e12, NVL 835e12).
+
 Usage: taskset -c 1 python benchmarks/cores_per_gpu.py [--videos 4 --samples 40 --peak 989e12 --mfu 0.1 0.2 0.35]
 Prints one JSON document (and with ``--table`` a markdown table after it).
 """
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from device_figures import counted_flops
+from device_figures import PEAK_BF16_DENSE, counted_flops
 from gpu_check import method_batch, method_step
 from kinetics_like import PAPER_RECIPES, decode_costs, kinetics_like_videos, paper_samplers
 
@@ -39,6 +42,12 @@ def train_flops_per_sample(name: str, backbone: str, batch: int = 2) -> float:
     return counted_flops(method_step(method, host, torch.device("cpu"), "32")) / batch
 
 
+def assumed_variant(peak: float) -> str:
+    """`` (H100 SXM, H200 SXM, ...)``: the devices of that peak, or "" for a peak no entry has."""
+    names = [variant for variant, _, value in PEAK_BF16_DENSE if value == peak]
+    return f" ({', '.join(names)})" if names else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=4)
@@ -46,7 +55,9 @@ def main() -> None:
     parser.add_argument("--backbone", default="r3d18")
     parser.add_argument("--video_size", default="340x256", help="WxH of the Kinetics-like files")
     parser.add_argument("--frames", type=int, default=250, help="frames per file (25 fps)")
-    parser.add_argument("--peak", type=float, default=989e12, help="dense bf16 FLOP/s (H100 SXM: 989e12)")
+    parser.add_argument("--peak", type=float, default=989e12,
+                        help="dense bf16 FLOP/s of the GPU assumed (default 989e12: H100 or H200 SXM; "
+                             "H100 PCIe 756e12, H100 and H200 NVL 835e12, A100 312e12)")
     parser.add_argument("--mfu", type=float, nargs="+", default=[0.1, 0.2, 0.35], help="assumed, not measured")
     parser.add_argument("--cache", default=None, help="keep the generated videos here")
     parser.add_argument("--table", action="store_true", help="also print a markdown table after the JSON")
@@ -70,7 +81,8 @@ def main() -> None:
     report = {
         "cpu": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; CPU time of one thread",
         "decode_ms_per_sample": decode, "train_gflops_per_sample": {m: round(f / 1e9, 1) for m, f in flops.items()},
-        "assumed": f"dense bf16 peak {args.peak / 1e12:.0f} TFLOP/s at MFU {args.mfu} (assumed, not measured)",
+        "assumed": f"a GPU of dense bf16 peak {args.peak / 1e12:.0f} TFLOP/s{assumed_variant(args.peak)} at MFU "
+                   f"{args.mfu} (assumed, not measured)",
         "gpu_samples_per_s": {m: {k: round(v) for k, v in d.items()} for m, d in demand.items()},
         "cores_per_gpu": cores,
     }

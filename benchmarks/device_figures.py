@@ -1,6 +1,8 @@
 """What an accelerator achieved, measured the same way by every benchmark script.
 
-- ``peak_flops``: the device's dense bf16 peak (the MFU denominator), from its name;
+- ``device_peak`` / ``peak_flops``: the device's dense bf16 peak (the MFU denominator), the vendor's
+  figure for its variant (H100 SXM, PCIe and NVL differ), matched by the CUDA device name; a name no
+  entry matches has no peak (``resolve_peak`` then asks for ``--peak``) rather than a guessed one;
 - ``counted_flops``: the FLOPs of everything a call executes, backward included: torch's counter sees
   autograd, so a no-grad key or target encoder adds its forward only, and a trained module forward
   plus backward;
@@ -9,20 +11,56 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 
 import torch
 
-PEAK_BF16_DENSE = {"H100": 989e12, "H200": 989e12, "H800": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+PEAK_BF16_DENSE: list[tuple[str, str, float]] = [
+    # (variant, pattern searched in the CUDA device name, dense bf16 tensor-core FLOP/s, without 2:4
+    # sparsity); first match wins, so GH200 comes before H200 and each variant before its family
+    ("GH200", r"\bGH200\b", 989e12),
+    ("H100 NVL", r"\bH100\b.*\bNVL\b", 835e12),
+    ("H100 PCIe", r"\bH100\b.*\bPCIe\b", 756e12),
+    ("H100 SXM", r"\bH100\b.*\b(SXM\w*|HBM3)\b", 989e12),  # "NVIDIA H100 80GB HBM3"
+    ("H200 NVL", r"\bH200\b.*\bNVL\b", 835e12),
+    ("H200 SXM", r"\bH200\b", 989e12),  # "NVIDIA H200": SXM and NVL are its only variants
+    ("H800 PCIe", r"\bH800\b.*\bPCIe\b", 756e12),
+    ("H800 SXM", r"\bH800\b", 989e12),
+    ("A100", r"\bA100\b", 312e12),  # SXM4 and PCIe alike
+    ("L40S", r"\bL40S\b", 362e12),
+    ("A10", r"\bA10\b", 125e12),  # not the A10G, which has no entry
+]
 NOT_ON_CPU = "not measurable on CPU (no kernel timeline; see the step and loader figures)"
+
+
+def device_peak(name: str) -> tuple[str, float] | None:
+    """``(variant, dense bf16 FLOP/s)`` of the CUDA device called ``name``; None when no entry matches."""
+    return next(((variant, peak) for variant, pattern, peak in PEAK_BF16_DENSE
+                 if re.search(pattern, name, flags=re.IGNORECASE)), None)
 
 
 def peak_flops(device: torch.device) -> float | None:
     if device.type != "cuda":
         return None
+    known = device_peak(torch.cuda.get_device_name(device))
+    return known[1] if known else None
+
+
+def resolve_peak(device: torch.device, given: float | None) -> tuple[float | None, str]:
+    """The MFU denominator and where it comes from: ``--peak`` when given, else the device's entry.
+    A GPU with no entry and no ``--peak`` stops the script: an MFU against a guessed peak is no figure."""
+    if given:
+        return given, f"{given / 1e12:.0f} TFLOP/s dense bf16, given with --peak"
+    if device.type != "cuda":
+        return None, "no bf16 tensor-core peak on a CPU"
     name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_BF16_DENSE.items() if key in name), None)
+    known = device_peak(name)
+    if known is None:
+        raise SystemExit(f"no dense bf16 peak is known for the device {name!r}: pass --peak with its vendor "
+                         "figure in FLOP/s (dense, not the 2:4-sparse one), e.g. --peak 989e12 for an H100 SXM")
+    return known[1], f"{known[1] / 1e12:.0f} TFLOP/s dense bf16 ({known[0]}, matched from {name!r})"
 
 
 def counted_flops(run: Callable[[], object]) -> float:

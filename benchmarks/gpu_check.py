@@ -17,7 +17,11 @@ It measures, and prints as one JSON document:
 - ``syncs``: host-device synchronisations inside a training step, as
   ``torch.cuda.set_sync_debug_mode("warn")`` reports them (CPU: not measurable; the test suite's
   host-read watch covers it);
-- ``lightning``: the wall time of the same steps through ``Trainer.fit`` against a bare loop;
+- ``lightning``: the wall time of the same steps through ``Trainer.fit`` against a bare PyTorch loop,
+  like for like: the same memory layout (channels-last 3D on a GPU, weights and input, as
+  ``on_fit_start`` sets it; contiguous on CPU), the same precision (bf16 autocast around the forward,
+  as ``bf16-mixed``, or fp32), augmentation outside the autocast as Lightning runs it, both after two
+  untimed warm-up steps; the row states layout and precision;
 - ``decode``: CPU decode time per sample of each method on a Kinetics-like H.264 clip (340x256, a
   keyframe every 150 frames), and the decoding cores one GPU needs at the measured training rate;
   PyAV's NVDEC decode of the same clip where the build has it.
@@ -36,10 +40,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from device_figures import NOT_ON_CPU, busy_fraction, counted_flops, peak_flops
+from device_figures import NOT_ON_CPU, busy_fraction, counted_flops, resolve_peak
 from kinetics_like import decode_costs, kinetics_like_videos, paper_samplers
 
 from vssl_bench.backbones import build_backbone
+from vssl_bench.data.sampling import sample_or_wrap
 from vssl_bench.methods import METHODS
 
 PAPER_INPUT = {"c3d": (16, 112), "r3d10": (16, 112), "r21d10": (16, 112), "r3d18": (16, 112), "s3dg": (64, 224)}
@@ -87,7 +92,8 @@ def backbone_step(net: torch.nn.Module, x: torch.Tensor, device: torch.device, p
     return step
 
 
-def backbone_rows(device: torch.device, smoke: bool, precision: str, batch: int, steps: int) -> list[dict]:
+def backbone_rows(device: torch.device, smoke: bool, precision: str, batch: int, steps: int,
+                  peak: float | None) -> list[dict]:
     names = ["r3d10"] if smoke else list(PAPER_INPUT)
     rows = []
     for name in names:
@@ -113,7 +119,6 @@ def backbone_rows(device: torch.device, smoke: bool, precision: str, batch: int,
                     step()
                 clock.mark()
                 seconds = clock.spans()[0] / steps
-                peak = peak_flops(device)
                 rows.append({"backbone": name, "input": f"{batch}x3x{frames}x{size}x{size}", "channels_last": channels_last,
                              "cudnn_autotune": autotune, "s_per_step": round(seconds, 5),
                              "tflops_per_s": round(flops / seconds / 1e12, 3),
@@ -124,7 +129,7 @@ def backbone_rows(device: torch.device, smoke: bool, precision: str, batch: int,
 # --- methods -----------------------------------------------------------------------------------
 def method_batch(method, batch: int, frame: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
     """A uint8 batch shaped as the loader delivers it, with the method's own targets."""
-    items = [method.sampler(64, rng) for _ in range(batch)]
+    items = [sample_or_wrap(method.sampler, 64, rng) for _ in range(batch)]  # shapes and targets only
     clips = len(items[0][0])
     length = len(items[0][0][0])
     video = torch.randint(0, 256, (batch, clips, length, *frame, 3), dtype=torch.uint8)
@@ -162,7 +167,8 @@ def method_step(method, host: dict[str, Any], device: torch.device, precision: s
     return step
 
 
-def method_rows(device: torch.device, smoke: bool, precision: str, batch: int, steps: int) -> tuple[list[dict], dict]:
+def method_rows(device: torch.device, smoke: bool, precision: str, batch: int, steps: int,
+                peak: float | None) -> tuple[list[dict], dict]:
     rng = np.random.default_rng(0)
     rows, syncs = [], {}
     clip_len, crop, frame = (4, 32, (40, 50)) if smoke else (16, 112, (128, 171))
@@ -185,12 +191,11 @@ def method_rows(device: torch.device, smoke: bool, precision: str, batch: int, s
         spans = np.asarray([clock.spans() for clock in clocks])  # read after the loop: one wait at the end
         transfer, augment, forward, backward = spans.mean(0)
         total = float(spans.sum(1).mean())
-        peak = peak_flops(device)
         rows.append({"method": name, "batch": batch, "transfer_s": round(float(transfer), 5),
                      "augment_s": round(float(augment), 5), "forward_s": round(float(forward), 5),
                      "backward_step_s": round(float(backward), 5), "step_s": round(total, 5),
                      "train_flops_per_step": flops, "mfu": round(flops / total / peak, 3) if peak else None,
-                     "busy_fraction": busy_fraction(step, steps, device),
+                     "busy_fraction": busy_fraction(step, steps, device),  # its own, untimed window
                      "samples_per_s": round(batch / total, 1)})
         syncs[name] = sync_count(step, device)
     return rows, syncs
@@ -211,32 +216,47 @@ def sync_count(step, device: torch.device) -> int | str:
 
 # --- Lightning's overhead ------------------------------------------------------------------------
 def lightning_row(device: torch.device, smoke: bool, batch: int, steps: int, precision: str) -> dict:
+    """The same steps of one method through a bare loop and through ``Trainer.fit``, like for like."""
     import pytorch_lightning as pl
 
-    name = "pace"
+    name, channels_last = "pace", device.type == "cuda"
+    lightning_precision = {"bf16": "bf16-mixed", "fp16": "16-mixed"}.get(precision, "32-true")
     method = METHODS[name](backbone="r3d10", backbone_width=0.125 if smoke else 1.0, clip_len=4 if smoke else 16,
-                           crop_size=32 if smoke else 112)
+                           crop_size=32 if smoke else 112, channels_last=channels_last).to(device)
+    if method.uses_channels_last:  # what on_fit_start does before the Lightning run: weights channels-last too
+        method.backbone.to(memory_format=torch.channels_last_3d)
     host = method_batch(method, batch, (40, 50) if smoke else (128, 171), np.random.default_rng(1))
     loader = torch.utils.data.DataLoader([host] * (steps + 2), batch_size=None)
     optimizer = torch.optim.SGD(method.parameters(), lr=0.01)
-    method.to(device)
-    bare_start = time.perf_counter()
-    for b in loader:
+
+    def bare_step(b: dict[str, Any]) -> None:
+        augmented = method.on_after_batch_transfer(to_device(b, device), 0)  # outside autocast, as in Lightning
         with autocast(device, precision):
-            loss = method.pretext_step(method.on_after_batch_transfer(to_device(b, device), 0))["loss"]
+            loss = method.pretext_step(augmented)["loss"]
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(2):  # warm-up (cuDNN plans, allocator), as the Lightning run below gets from this loop
+        bare_step(host)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    bare_start = time.perf_counter()
+    for b in loader:
+        bare_step(b)
     if device.type == "cuda":
         torch.cuda.synchronize()
     bare = time.perf_counter() - bare_start
     trainer = pl.Trainer(accelerator=device.type if device.type == "cuda" else "cpu", devices=1, max_steps=steps + 2,
                          logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                         enable_model_summary=False, precision="bf16-mixed" if precision == "bf16" else "32-true")
+                         enable_model_summary=False, precision=lightning_precision)
     start = time.perf_counter()
     trainer.fit(method, train_dataloaders=loader)
     through = time.perf_counter() - start
-    return {"method": name, "steps": steps + 2, "bare_loop_s": round(bare, 3), "lightning_fit_s": round(through, 3),
+    layout = "channels-last 3D (weights and input)" if method.uses_channels_last else "contiguous (NCDHW)"
+    return {"method": name, "steps": steps + 2, "memory_layout": f"{layout}, both runs",
+            "precision": f"{lightning_precision} / autocast {precision} around the forward, both runs",
+            "bare_loop_s": round(bare, 3), "lightning_fit_s": round(through, 3),
             "overhead": round(through / bare - 1, 3) if bare > 0 else None}
 
 
@@ -273,19 +293,22 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: checks the script, measures nothing")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--peak", type=float, default=None,
+                        help="dense bf16 FLOP/s for the MFU (default: the device's entry in device_figures)")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
     precision = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "32"
     batch = args.batch or (2 if args.smoke else 32)
     steps = args.steps or (2 if args.smoke else 20)
+    peak, peak_source = resolve_peak(device, args.peak)
     started = time.perf_counter()
     report: dict[str, Any] = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({len(os.sched_getaffinity(0))} cores)",
         "precision": precision, "smoke": args.smoke, "torch": torch.__version__,
-        "peak_bf16_dense_tflops": (peak_flops(device) or 0) / 1e12 or None,
+        "peak_bf16_dense_tflops": peak / 1e12 if peak else None, "peak": peak_source,
     }
-    report["backbones"] = backbone_rows(device, args.smoke, precision, batch, steps)
-    report["methods"], report["syncs"] = method_rows(device, args.smoke, precision, batch, steps)
+    report["backbones"] = backbone_rows(device, args.smoke, precision, batch, steps, peak)
+    report["methods"], report["syncs"] = method_rows(device, args.smoke, precision, batch, steps, peak)
     report["lightning"] = lightning_row(device, args.smoke, batch, steps, precision)
     with tempfile.TemporaryDirectory() as tmp:
         rates = {row["method"]: row["samples_per_s"] for row in report["methods"]}

@@ -9,10 +9,13 @@ fed by the real data module, timed by a callback.
   the timed window would drain batches decoded before it began and overstate the rate.
 - FLOPs: one training step counted by torch's FLOP counter as it runs (forward and backward of the
   trained modules, the forward only of no-grad key/target encoders, which have no backward).
-- MFU: achieved FLOP/s over the device's dense bf16 peak (GPU only).
-- Busy fraction: kernel time over wall time across the timed steps, from the CUDA profiler. A CPU
-  has no kernel timeline, so there the report says so and gives the CPU figures instead, with the
-  share of the timed wall spent between steps (waiting for the loader, transfer, augmentation).
+- MFU: achieved FLOP/s over the device's dense bf16 peak (GPU only): its variant's figure matched by
+  the device name (``device_figures.PEAK_BF16_DENSE``), or ``--peak``; a GPU with neither stops.
+- Busy fraction: kernel time over wall time from the CUDA profiler, over ``--profile_steps`` steps
+  *after* the timed window: the profiler slows the steps it watches, so the timed window runs
+  without it. A CPU has no kernel timeline, so there the report says so and gives the CPU figures
+  instead, with the share of the timed wall spent between steps (waiting for the loader, transfer,
+  augmentation).
 
 Usage (CPU, small):  python benchmarks/train_throughput.py --width 0.25 --crop 64 --batch 4
 Usage (GPU):         python benchmarks/train_throughput.py --method rspnet --backbone r3d18 --batch 64 \\
@@ -33,21 +36,23 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from device_figures import KernelTime, peak_flops
+from device_figures import KernelTime, resolve_peak
 from kinetics_like import PAPER_RECIPES, kinetics_like_videos
 
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, quiet_lightning, resolve_precision, share_cpu
 from vssl_bench.data.datamodule import VideoDataModule
+from vssl_bench.data.sampling import sample_or_wrap
 from vssl_bench.methods import METHODS
 
 
 class StepTimer(pl.Callback):
-    """Counts the FLOPs of the first step, then times steps ``warmup .. warmup + steps - 1`` (device
-    synchronised at both ends), profiles their kernels, and stops the fit after them."""
+    """Counts the FLOPs of the first step, times steps ``warmup .. warmup + steps - 1`` (device
+    synchronised at both ends, no profiler), then profiles the kernels of the next ``profiled`` steps
+    (untimed) and stops the fit after them."""
 
-    def __init__(self, warmup: int, steps: int, device: torch.device) -> None:
-        self.warmup, self.steps, self.device = warmup, steps, device
+    def __init__(self, warmup: int, steps: int, device: torch.device, profiled: int = 0) -> None:
+        self.warmup, self.steps, self.device, self.profiled = warmup, steps, device, profiled
         self.kernels = KernelTime(device)
         self.flops: float | None = None
         self.seconds = 0.0
@@ -68,8 +73,9 @@ class StepTimer(pl.Callback):
             self._counter.__enter__()
         elif batch_idx == self.warmup:
             self._sync()
-            self.kernels.start()
             self._start = self._last_end = time.perf_counter()
+        elif batch_idx == self.warmup + self.steps and self.profiled:
+            self.kernels.start()  # synchronises first; the timed window has ended
         if self.warmup < batch_idx < self.warmup + self.steps:
             self.between += time.perf_counter() - self._last_end
 
@@ -82,6 +88,7 @@ class StepTimer(pl.Callback):
         if batch_idx == self.warmup + self.steps - 1:
             self._sync()
             self.seconds = time.perf_counter() - self._start
+        if batch_idx == self.warmup + self.steps + self.profiled - 1:
             self.kernels.stop()
             trainer.should_stop = True
 
@@ -118,6 +125,10 @@ def main() -> None:
     parser.add_argument("--prefetch", type=int, default=2, help="batches each worker keeps ready")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default: workers x prefetch + 4)")
     parser.add_argument("--steps", type=int, default=50, help="timed steps")
+    parser.add_argument("--profile_steps", type=int, default=10,
+                        help="steps after the timed ones whose kernels the profiler records (GPU; untimed)")
+    parser.add_argument("--peak", type=float, default=None,
+                        help="dense bf16 FLOP/s for the MFU (default: the device's entry in device_figures)")
     parser.add_argument("--precision", default="auto", help="auto: bf16-mixed on a GPU with bf16, 32-true on CPU")
     parser.add_argument("--channels_last", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--compile", action="store_true")
@@ -141,6 +152,8 @@ def main() -> None:
     quiet_lightning()
     accelerator = "gpu" if torch.cuda.is_available() else "cpu"
     device = torch.device("cuda" if accelerator == "gpu" else "cpu")
+    peak, peak_source = resolve_peak(device, args.peak)
+    profiled = args.profile_steps if device.type == "cuda" else 0  # no kernel timeline on a CPU
     ctx = RunContext(trainer=TrainerOptions(accelerator=accelerator))
     precision = resolve_precision(args.precision, ctx)
     share_cpu(ctx, args.workers)
@@ -151,12 +164,13 @@ def main() -> None:
     method = METHODS[args.method](backbone=args.backbone, **model)
     root, what = input_videos(args)
     frame_size = tuple(int(v) for v in args.frame_size.split(","))
-    needed = (warmup + args.steps + in_flight) * args.batch
+    needed = (warmup + args.steps + profiled + in_flight) * args.batch
     data = VideoDataModule("kinetics400", root, frame_size=frame_size, batch_size=args.batch,
                            num_workers=args.workers, prefetch_factor=args.prefetch,
                            repeat=math.ceil(needed / args.videos) + 1, sampler=method.sampler)
-    timer = StepTimer(warmup, args.steps, device)
-    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_steps=warmup + args.steps,
+    timer = StepTimer(warmup, args.steps, device, profiled)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision,
+                         max_steps=warmup + args.steps + profiled,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, benchmark=device.type == "cuda", num_sanity_val_steps=0,
                          callbacks=[timer])
@@ -164,8 +178,8 @@ def main() -> None:
     trainer.fit(method, data)
     fit_s = time.perf_counter() - started
 
-    clips_per_sample = len(method.sampler(args.video_frames, np.random.default_rng(0))[0])
-    seconds, peak = timer.seconds, peak_flops(device)
+    clips_per_sample = len(sample_or_wrap(method.sampler, args.video_frames, np.random.default_rng(0))[0])
+    seconds = timer.seconds
     achieved = timer.flops * args.steps / seconds if timer.flops and seconds else None
     report = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else
@@ -183,15 +197,14 @@ def main() -> None:
         "train_flops_per_step": timer.flops,
         "flops_counted": "forward + backward of trained modules, forward only of no-grad encoders",
         "achieved_tflops_per_s": round(achieved / 1e12, 4) if achieved else None,
-        "mfu": round(achieved / peak, 4) if achieved and peak else
-        (f"no bf16 peak known for {report_device(device)}" if device.type == "cuda" else "no bf16 tensor-core peak on a CPU"),
+        "mfu": round(achieved / peak, 4) if achieved and peak else peak_source,
+        "peak": peak_source,
         "busy_fraction": timer.kernels.report(),
+        "busy_fraction_window": f"{profiled} steps after the timed ones, under the CUDA profiler (not timed)"
+        if profiled else "none: no kernel timeline on a CPU",
+        "timed_window": "without the profiler",
     }
     print(json.dumps(report, indent=2))
-
-
-def report_device(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 if __name__ == "__main__":

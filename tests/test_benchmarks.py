@@ -83,7 +83,8 @@ def test_train_benchmark_times_lightning_fit_past_the_prefetched_batches(tmp_pat
     assert report["warmup_steps"] > report["batches_in_flight"] and report["timed_steps"] > report["batches_in_flight"]
     assert report["clips_per_s"] == pytest.approx(3 * report["samples_per_s"], rel=0.01)  # q, k, k-
     assert report["train_flops_per_step"] > 0 and 0 <= report["between_steps_share"] < 1
-    assert "not measurable on CPU" in report["busy_fraction"]
+    assert "not measurable on CPU" in report["busy_fraction"] and report["timed_window"] == "without the profiler"
+    assert report["mfu"] == report["peak"] == "no bf16 tensor-core peak on a CPU"
     refused = subprocess.run([sys.executable, str(BENCHMARKS / "train_throughput.py"), *tiny, "--steps", "1"],
                              capture_output=True, text=True, timeout=600)
     assert refused.returncode != 0 and "must both exceed the 1 batches" in refused.stderr
@@ -102,9 +103,33 @@ def test_gpu_check_smoke_mode_reports_every_section():
         assert row["step_s"] > 0 and row["train_flops_per_step"] > 0 and row["samples_per_s"] > 0
         assert row["forward_s"] > 0 and row["backward_step_s"] > 0
     assert set(report["syncs"]) == set(methods)
-    assert report["lightning"]["lightning_fit_s"] > 0
+    lightning = report["lightning"]
+    assert lightning["lightning_fit_s"] > 0 and lightning["bare_loop_s"] > 0
+    assert lightning["memory_layout"].startswith("contiguous") and lightning["precision"].startswith("32-true")
     assert set(report["decode"]["per_sample_ms"]) == {"rspnet", "pace", "prp", "ascnet", "finetune"}
     assert set(report["decode"]["cores_per_gpu"]) == set(methods) and report["decode"]["nvdec"]
+
+
+def test_peaks_are_per_variant_from_the_device_name_and_unknown_devices_ask_for_one(monkeypatch):
+    """Dense bf16 peaks by variant (the H100 PCIe and NVL are slower than the SXM); a device with no entry
+    has no peak, and on such a GPU the scripts stop and ask for ``--peak`` instead of guessing."""
+    import device_figures
+    import torch
+
+    peaks = {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H100 PCIe": 756e12, "NVIDIA H100 NVL": 835e12,
+             "NVIDIA H200": 989e12, "NVIDIA H200 NVL": 835e12, "NVIDIA GH200 480GB": 989e12,
+             "NVIDIA A100-SXM4-80GB": 312e12, "NVIDIA A100 80GB PCIe": 312e12, "NVIDIA A10": 125e12}
+    assert {name: device_figures.device_peak(name)[1] for name in peaks} == peaks
+    for unknown in ("NVIDIA H100", "NVIDIA A10G", "Tesla T4", "NVIDIA B200"):
+        assert device_figures.device_peak(unknown) is None
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla T4")
+    with pytest.raises(SystemExit, match="--peak"):
+        device_figures.resolve_peak(cuda, None)
+    assert device_figures.resolve_peak(cuda, 65e12)[0] == 65e12
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 PCIe")
+    peak, source = device_figures.resolve_peak(cuda, None)
+    assert peak == 756e12 and "H100 PCIe" in source
 
 
 def test_cores_per_gpu_combines_measured_decode_costs_with_an_assumed_gpu_rate(tmp_path):

@@ -137,3 +137,49 @@ def test_test_clip_starts_follow_the_recipes_protocol(synthetic_root):
         clips, _ = sampler(100, np.random.default_rng(0))
         assert [int(c[0]) for c in clips] == even_starts(100, 16, 10, starts).tolist()
     assert even_starts(100, 16, 10, "floor").tolist() != even_starts(100, 16, 10, "round").tolist()
+
+
+def test_prp_draw_too_long_for_its_video_reads_another_long_enough_video_at_the_same_rate(tmp_path, caplog):
+    """Tiny videos of 20, 40 and 60 frames, PRP's sampler with 4-frame clips (rate s needs 4 s + 1
+    frames): a rate-8 draw on the 20-frame video reads the 40- or the 60-frame one, each about half the
+    time, at rate 8 (the official loader's redraw until a long-enough video); every other draw, and
+    every draw on a long-enough video, is the sampler's own, start for start."""
+    from vssl_bench.data.synthetic import write_video
+    from vssl_bench.methods.prp import DilatedSampler
+
+    paths = []
+    for n in (20, 40, 60):
+        paths.append(str(tmp_path / f"v{n}.avi"))
+        write_video(paths[-1], np.random.default_rng(n).integers(0, 255, (n, 16, 16, 3), dtype=np.uint8))
+    sampler = DilatedSampler(4, (1, 2, 4, 8))
+    dataset = ClipDataset(VideoIndex([(p, 0) for p in paths], ["a"]), sampler, None, replace_failed=True)
+    read, rates = [], []
+    for seed in range(400):
+        row, clips, targets, replaced = dataset.sample(0, np.random.default_rng(seed))
+        rates.append(targets["rate"])
+        assert replaced == (targets["rate"] == 3) and (row != 0) == replaced
+        if replaced:
+            read.append(row)
+            assert set(np.diff(clips[0])) == {8} and clips[0][-1] + 8 < (20, 40, 60)[row]  # fits, not wrapped
+        for long in (1, 2):  # a long-enough video: exactly what the sampler draws by itself
+            _, clips, targets, replaced = dataset.sample(long, np.random.default_rng(seed))
+            alone, expected = sampler((20, 40, 60)[long], np.random.default_rng(seed))
+            assert not replaced and targets == expected and all(np.array_equal(a, b) for a, b in zip(clips, alone))
+    assert 70 < len(read) < 130 and 0.35 < np.mean(np.asarray(read) == 1) < 0.65
+    assert np.bincount(rates).min() > 70  # the rate distribution stays uniform
+
+    seed = next(k for k in range(100) if np.random.default_rng(k).integers(4) == 3)  # a rate-8 draw
+    item = dataset.load(0, np.random.default_rng(seed))  # the item is the other video's
+    row, clips, _, _ = dataset.sample(0, np.random.default_rng(seed))
+    assert item["too_short"] == 1 and item["index"] == row != 0 and item["targets"]["rate"] == 3
+    assert torch.equal(item["video"][0], read_frames(paths[row], clips[0], None))
+    tally = SkippedVideos()
+    tally.add(default_collate([item | {"skipped": 0}, dataset.load(1, np.random.default_rng(seed)) | {"skipped": 0}]),
+              training=True)
+    assert tally.record() == {"replaced": 0, "dropped": 0, "reasons": [], "too_short": 1}
+
+    alone = ClipDataset(VideoIndex([(paths[0], 0)], ["a"]), sampler, None, replace_failed=True)
+    with caplog.at_level("WARNING"):
+        row, clips, targets, replaced = alone.sample(0, np.random.default_rng(seed))
+    assert (row, replaced, targets["rate"]) == (0, 0, 3) and clips[0].max() < 20  # nothing longer: wrapped
+    assert "no video" in caplog.text and "33 frames" in caplog.text

@@ -72,18 +72,18 @@ def test_prp_training_step_equals_the_official_one(case):
 
 
 def test_prp_sampler_has_the_official_rates_and_starts():
-    """Exact probabilities of (rate, first raw frame) for videos of several lengths: the same as the
-    official loader's wherever the video is long enough for the rate (16 s + 1 frames). Where it is
-    not, the official loader reads another video at that rate and ours wraps this one around (the
-    deviation FIDELITY.md states): the same probability mass, moved."""
+    """Exact probabilities of (rate, first raw frame) for videos of several lengths, the same as the
+    official loader's; where the video is shorter than the rate needs (16 s + 1 frames) both ask for
+    another video at that rate (``<rate>:other``: the data module's part, tested in test_datamodule.py).
+    The official redraws retry without bound, so the fixture's enumeration, which drops paths under
+    1e-12, leaves a sliver of ``other`` mass out: compared to 1e-9 there."""
     for n, official in fixture("prp")["sampling"].items():
-        official, ours = dict(official), ref.ours_prp_sampling(int(n))
-        for rate in (1, 2, 4, 8):
-            if int(n) < 16 * rate + 1:
-                assert official.pop(f"{rate}:other") == pytest.approx(ours.pop(f"{rate}:wrap"), abs=1e-9)
+        ours = ref.ours_prp_sampling(int(n))
+        assert any(key.endswith(":other") for key in official) == (int(n) < 129), n
         assert ours.keys() == official.keys(), n
         for key, p in official.items():
-            assert ours[key] == pytest.approx(p, rel=1e-9, abs=1e-15), (n, key)
+            tolerance = {"abs": 1e-9} if key.endswith(":other") else {"rel": 1e-9, "abs": 1e-15}
+            assert ours[key] == pytest.approx(p, **tolerance), (n, key)
     assert fixture("prp")["sampling"]["300"]["1:0"] == pytest.approx(2 * fixture("prp")["sampling"]["300"]["1:1"])
 
 

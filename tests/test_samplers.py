@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vssl_bench.data.sampling import VideoTooShort
 from vssl_bench.methods.pace import PaceSampler
 from vssl_bench.methods.prp import DilatedSampler
 from vssl_bench.methods.rspnet import TwoSpeedSampler
@@ -62,9 +63,27 @@ def test_prp_reconstruction_targets_are_the_skipped_frames():
             assert targets["between_real"] == 0
 
 
-def test_short_videos_loop_inside_the_video():
-    (inputs, between, *_), _ = DilatedSampler(16, (8,))(30, np.random.default_rng(0))
-    assert inputs.max() < 30 and between.max() < 30
+def test_prp_video_too_short_for_the_rate_asks_for_another_video_at_that_rate():
+    """PRP's rate s needs 16 s + 1 frames (the official loader asks for one more than it reads). On a
+    100-frame video only rate 8 (129) is too short: the sampler raises before drawing a start, and its
+    ``resample`` keeps rate 8 on whatever video it is given next."""
+    sampler, rates, asked = DilatedSampler(16, (1, 2, 4, 8)), set(), 0
+    for seed in range(200):
+        try:
+            _, targets = sampler(100, np.random.default_rng(seed))
+            rates.add(targets["rate"])
+        except VideoTooShort as short:
+            asked += 1
+            assert (short.needed, short.num_frames, short.wrapped[1]["rate"]) == (129, 100, 3)
+            (inputs, between, *_), _ = short.wrapped  # read from frame 0, wrapping, for want of any other
+            assert inputs[0] == 0 and inputs.max() < 100 and between.max() < 100
+            for n in (129, 300):
+                (inputs, *_), again = short.resample(n, np.random.default_rng(seed))
+                assert again == {"rate": 3, "between_real": 1} and set(np.diff(inputs)) == {8}
+                assert inputs[-1] + 8 <= n - 1  # the whole 128-frame span fits, one frame to spare
+            with pytest.raises(VideoTooShort):
+                short.resample(128, np.random.default_rng(seed))
+    assert rates == {0, 1, 2} and 20 < asked < 80  # rate 8 a quarter of the time
 
 
 def test_one_evaluation_clip_is_the_centre_clip_as_rspnets_evenncrop():

@@ -292,17 +292,19 @@ PRP_LENGTHS = [100, 129, 186, 300]  # 100: too short for rate 8 (needs 16 x 8 + 
 
 
 def ours_prp_sampling(num_frames: int) -> dict[str, float]:
-    """Exact probabilities of our PRP sampler's outcomes ``"<rate>:<first raw frame>"`` (``":wrap"`` when
-    the video is too short for the rate and the clip wraps around)."""
+    """Exact probabilities of our PRP sampler's outcomes ``"<rate>:<first raw frame>"`` (``":other"`` when
+    the video is too short for the rate and the sampler asks the data module for another video)."""
+    from vssl_bench.data.sampling import VideoTooShort
     from vssl_bench.methods.prp import DilatedSampler
 
     sampler = DilatedSampler(16, (1, 2, 4, 8))
 
     def program(draw) -> str:
-        clips, targets = sampler(num_frames, Draws.numpy_like(draw))
-        s = (1, 2, 4, 8)[targets["rate"]]
-        start = int(clips[0][0])
-        return f"{s}:wrap" if num_frames < 16 * s + 1 else f"{s}:{start}"
+        try:
+            clips, targets = sampler(num_frames, Draws.numpy_like(draw))
+        except VideoTooShort as short:
+            return f"{(1, 2, 4, 8)[short.wrapped[1]['rate']]}:other"
+        return f"{(1, 2, 4, 8)[targets['rate']]}:{int(clips[0][0])}"
 
     return Draws().run(program)
 

@@ -15,6 +15,10 @@ counted (``batch["skipped"]``, logged by the model as ``data/skipped_videos``); 
 item is kept with ``valid=False`` so the evaluator can leave it out and report how many it dropped.
 The data module tallies both (``skipped_videos``) on the host, before a batch moves to the device, so
 counting costs the training step no device synchronisation.
+
+Too-short videos: a sampler whose draw needs more frames than the video has (``VideoTooShort``: PRP's
+rate s needs 16 s + 1) gets another video for the same draw, as the official loader does; counted
+apart (``batch["too_short"]``, ``skipped_videos.too_short``), since nothing is wrong with the video.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from vssl_bench.data.datasets import Missing, VideoIndex, build_index
 from vssl_bench.data.decode import VideoInfo, read_frames
-from vssl_bench.data.sampling import ClipSampler, EvenClipsSampler, RandomClipSampler
+from vssl_bench.data.sampling import (
+    ClipSampler,
+    EvenClipsSampler,
+    RandomClipSampler,
+    VideoTooShort,
+    sample_or_wrap,
+)
 from vssl_bench.errors import ConfigError, VideoDecodeError
 
 log = logging.getLogger(__name__)
@@ -65,7 +75,8 @@ DECODED = DecodedVideos()
 
 
 class ClipDataset(Dataset):
-    """Items ``{"video", "targets", "index", "label", "skipped", "valid"}`` from an index and a sampler.
+    """Items ``{"video", "targets", "index", "label", "skipped", "too_short", "valid"}`` from an index and a
+    sampler.
 
     Every video is probed once, when the dataset is made (``VideoIndex.probes``, with ``probe_workers``
     processes), and read with that probe afterwards. ``repeat`` passes over the index make one epoch.
@@ -93,6 +104,7 @@ class ClipDataset(Dataset):
         self.repeat = repeat
         self.draws = draws  # shared (rank, epoch) of the training draws, set before each epoch
         self.probes = index.probes(probe_workers)
+        self._long_enough: dict[int, np.ndarray] = {}  # frames needed -> rows with at least that many
 
     def __len__(self) -> int:
         return len(self.index) * self.repeat
@@ -105,11 +117,34 @@ class ClipDataset(Dataset):
             return np.random.default_rng([int(torch.randint(0, 2**31 - 1, ()).item()), i])
         return np.random.default_rng([self.seed, i])  # evaluation: the same clips every time
 
+    def sample(self, row: int, rng: np.random.Generator) -> tuple[int, list[np.ndarray], dict[str, Any], int]:
+        """``(row read, clips, targets, videos replaced)``. A draw the video is too short for is kept and
+        put to another video, drawn uniformly among those long enough for it: the official PRP loader
+        redraws uniformly over all videos until one is long enough, which lands on each long-enough
+        video with the same probability. With none long enough that loop never ends; we read the
+        video wrapping around instead and say so once."""
+        try:
+            return row, *self.sampler(self.probes.info(row).num_frames, rng), 0
+        except VideoTooShort as short:
+            rows = self._long_enough.get(short.needed)
+            if rows is None:
+                counts = np.asarray([self.probes.info(r).num_frames for r in range(len(self.index))])
+                rows = self._long_enough[short.needed] = np.flatnonzero(counts >= short.needed)
+                if not rows.size:
+                    log.warning("no video of %r has the %d frames a draw of the sampler needs (%s, %d frames); "
+                                "such draws read their video wrapping around from frame 0. Use longer videos "
+                                "or a sampler that needs fewer frames to follow the paper.",
+                                self.index, short.needed, self.index.samples[row][0], short.num_frames)
+            if not rows.size:
+                return row, *short.wrapped, 0
+            other = int(rows[rng.integers(len(rows))])
+            return other, *short.resample(self.probes.info(other).num_frames, rng), 1
+
     def load(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
-        row = i % len(self.index)
+        row, clips, targets, too_short = self.sample(i % len(self.index), rng)
+        i += row - i % len(self.index)  # the video read (the same pass over the index)
         path, label = self.index.samples[row]
         info = self.probes.info(row)
-        clips, targets = self.sampler(info.num_frames, rng)
         lengths = {len(c) for c in clips}
         if len(lengths) != 1:
             raise ConfigError(f"the sampler returned clips of different lengths {sorted(lengths)}")
@@ -125,6 +160,7 @@ class ClipDataset(Dataset):
             "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
             "index": i,
             "label": label,
+            "too_short": too_short,
         }
 
     def __getitem__(self, i: int) -> dict[str, Any]:
@@ -148,20 +184,23 @@ class ClipDataset(Dataset):
 
     def _placeholder(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         """Zeros shaped like a real item (needed to keep the batch), marked invalid."""
-        clips, targets = self.sampler(64, rng)
+        clips, targets = sample_or_wrap(self.sampler, 64, rng)
         h, w = self.frame_size if isinstance(self.frame_size, tuple) else (self.frame_size or 112,) * 2
         video = torch.zeros(len(clips), len(clips[0]), h, w, 3, dtype=torch.uint8)
         return {"video": video, "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
-                "index": i, "label": self.index.samples[i % len(self.index)][1]}
+                "index": i, "label": self.index.samples[i % len(self.index)][1], "too_short": 0}
 
 
 class SkippedVideos:
     """Counts the videos a stage replaced (training) or dropped (evaluation) because they did not
-    decode, with a few of the reasons, for the stage's record. Counts are summed over ranks."""
+    decode, with a few of the reasons, for the stage's record; and apart from them the videos replaced
+    because a draw needed a longer video (``too_short``, in the record when not 0). Counts are summed
+    over ranks."""
 
     def __init__(self, max_reasons: int = 5) -> None:
         self.replaced = 0
         self.dropped = 0
+        self.too_short = 0
         self.reasons: list[str] = []
         self.max_reasons = max_reasons
 
@@ -171,15 +210,17 @@ class SkippedVideos:
             self.replaced += count
         else:
             self.dropped += count
+        self.too_short += int(batch["too_short"].sum()) if "too_short" in batch else 0
         for reason in batch.get("skip_reason", []):
             if reason and reason not in self.reasons and len(self.reasons) < self.max_reasons:
                 self.reasons.append(reason)
 
     def record(self, trainer: pl.Trainer | None = None) -> dict[str, Any]:
-        counts = torch.tensor([self.replaced, self.dropped], dtype=torch.float64)
+        counts = torch.tensor([self.replaced, self.dropped, self.too_short], dtype=torch.float64)
         if trainer is not None and trainer.world_size > 1:
             counts = trainer.strategy.reduce(counts.to(trainer.strategy.root_device), reduce_op="sum").cpu()
-        return {"replaced": int(counts[0]), "dropped": int(counts[1]), "reasons": list(self.reasons)}
+        record = {"replaced": int(counts[0]), "dropped": int(counts[1]), "reasons": list(self.reasons)}
+        return record | ({"too_short": int(counts[2])} if counts[2] else {})
 
 
 class VideoDataModule(pl.LightningDataModule):

@@ -2,7 +2,9 @@
 
 A *clip* is an int64 array of 0-based frame indices. Videos shorter than a clip's span are handled by
 the papers' policy: indices wrap around to the start (RSPNet's looping ``fallback_select``) or restart
-there (Pace's ``loop_load_rgb``), so every index lies in ``[0, num_frames)``.
+there (Pace's ``loop_load_rgb``), so every index lies in ``[0, num_frames)``; or, where the paper's
+loader reads another video instead (PRP), the sampler raises ``VideoTooShort`` and the data module
+picks the other video.
 """
 
 from __future__ import annotations
@@ -15,6 +17,28 @@ import numpy as np
 
 ClipSampler = Callable[[int, np.random.Generator], tuple[list[np.ndarray], dict[str, Any]]]
 """``sampler(num_frames, rng) -> (clips, targets)``: the contract between a method and the data module."""
+
+
+class VideoTooShort(Exception):
+    """A sampler's draw needs ``needed`` frames and the video has only ``num_frames``; the paper's loader
+    reads another video with the same draw. ``resample`` is the sampler with that draw fixed (PRP: the
+    rate), to be called on the other video; ``wrapped`` the ``(clips, targets)`` of this video read
+    from frame 0 and wrapping around, for a caller with no other video long enough."""
+
+    def __init__(self, needed: int, num_frames: int, resample: ClipSampler,
+                 wrapped: tuple[list[np.ndarray], dict[str, Any]]) -> None:
+        super().__init__(f"the draw needs {needed} frames, the video has {num_frames}")
+        self.needed, self.num_frames, self.resample, self.wrapped = needed, num_frames, resample, wrapped
+
+
+def sample_or_wrap(sampler: ClipSampler, num_frames: int,
+                   rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """``sampler(num_frames, rng)``, taking the wrapped-around clips of a draw the video is too short for:
+    for callers that only need clips and targets of the right shape (benchmarks, placeholders)."""
+    try:
+        return sampler(num_frames, rng)
+    except VideoTooShort as short:
+        return short.wrapped
 
 
 def strided_clip(start: int, length: int, stride: int, num_frames: int) -> np.ndarray:
@@ -44,7 +68,7 @@ def prp_start(num_frames: int, span: int, rng: np.random.Generator) -> int:
     """PRP's official start: drawn uniformly in ``[0, num_frames - span - 1]`` (the code asks for
     ``span + 1`` frames), then moved one frame earlier unless it is 0. So start 0 is twice as likely as
     any other and the last two starts that would fit are never drawn. 0 when the video has fewer than
-    ``span + 1`` frames (the official code reads another video instead; see ``DilatedSampler``)."""
+    ``span + 1`` frames (``DilatedSampler`` never asks: it raises ``VideoTooShort`` first)."""
     if num_frames < span + 1:
         return 0
     return max(int(rng.integers(0, num_frames - span)) - 1, 0)

@@ -23,7 +23,7 @@ cut by 10 after 50 epochs without a lower held-out loss, the checkpoint with the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vssl_bench.data.sampling import prp_start, strided_clip
+from vssl_bench.data.sampling import VideoTooShort, prp_start, strided_clip
 from vssl_bench.methods.base import PretextMethod
 from vssl_bench.methods.losses import chunk_motion_masks, motion_keyframes, weighted_reconstruction
 
@@ -47,17 +47,25 @@ class DilatedSampler:
     ``ceil(4 max(rates) / clip_len)`` clips and padded with the start frame. Targets ``rate`` (index
     into ``rates``) and ``between_real`` (1 when the between-frames are real frames).
 
-    The start is the official one (``prp_start``). A video shorter than ``clip_len * s + 1`` frames is
-    read from frame 0 and wraps around; the official code reads another video at the same rate."""
+    The start is the official one (``prp_start``). A video with fewer than ``clip_len * s + 1`` frames
+    for the drawn rate s raises ``VideoTooShort`` before any start is drawn: the official loader keeps
+    the rate and reads another video, and so does the data module, with ``resample`` (this sampler
+    with ``rate_index`` fixed to the drawn rate). ``wrapped`` holds the clips read from frame 0 wrapping
+    around, used only when no video of the set is long enough for the rate."""
 
     clip_len: int = 16
     rates: tuple[int, ...] = (1, 2, 4, 8)
+    rate_index: int | None = None  # the rate drawn already (a replacement video keeps it); None: draw one
 
     def __call__(self, num_frames: int, rng: np.random.Generator) -> tuple[list[np.ndarray], dict[str, Any]]:
-        index = int(rng.integers(len(self.rates)))
+        index = int(rng.integers(len(self.rates))) if self.rate_index is None else self.rate_index
         s = self.rates[index]
-        start = prp_start(num_frames, self.clip_len * s, rng)
-        return self.clips(start, s, num_frames), {"rate": index, "between_real": int(s >= 2)}
+        targets = {"rate": index, "between_real": int(s >= 2)}
+        span = self.clip_len * s
+        if num_frames < span + 1:  # the official loader asks for one frame more than it reads
+            raise VideoTooShort(span + 1, num_frames, replace(self, rate_index=index),
+                                (self.clips(0, s, num_frames), targets))
+        return self.clips(prp_start(num_frames, span, rng), s, num_frames), targets
 
     def clips(self, start: int, s: int, num_frames: int) -> list[np.ndarray]:
         """The index arrays of one sample at rate ``s`` from ``start``."""
