@@ -17,7 +17,7 @@ install: $(STAMP)
 # Re-install only when the venv is missing or pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,slurm]' 2>&1 | grep -v "is ignored: it is neither" || true
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither" || true
 	$(BIN)/python -c "import vssl_bench, torch, av, pytorch_lightning" 
 	@touch $(STAMP)
 

@@ -116,7 +116,10 @@ def parser():
 def main(argv: list[str] | None = None) -> None:
     from jsonargparse import auto_cli
 
+    from vssl_bench.bench.ranks import follow_launcher
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    follow_launcher()  # a rank Lightning started ends with the process that started it
     table = components()
     args = prepare_args(sys.argv[1:] if argv is None else argv, table)
     try:

@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 
 from vssl_bench import catalog
+from vssl_bench.bench import ranks
 from vssl_bench.bench.grids import Cell, grid
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.runner import cell_label, run_cell
+from vssl_bench.bench.slurm import SlurmOptions
 from vssl_bench.bench.stages import pretrain as pretrain_stage
 from vssl_bench.bench.sweep import QUICK_SEEDS, sweep
 from vssl_bench.bench.trainer import RunContext, TrainerOptions
@@ -25,7 +26,7 @@ from vssl_bench.report.summary import pretrain_summary, summarize
 
 def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, results: str = "results",
         launcher: str = "local", dry_run: bool = False, baselines: bool = True, seeds: list[int] | None = None,
-        jobs: int | str = 1, trainer: TrainerOptions = TrainerOptions()) -> None:
+        jobs: int | str = 1, trainer: TrainerOptions = TrainerOptions(), slurm: SlurmOptions = SlurmOptions()) -> None:
     """Sweep a named grid (pretrain -> fine-tune -> retrieval per cell, plus scratch baselines) and
     rebuild the leaderboard.
 
@@ -35,7 +36,8 @@ def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, r
         scale: quick (synthetic data, narrow backbones) or paper (the recipes, real data under data_root).
         data_root: folder holding ucf101/, hmdb51/, kinetics400/ (paper scale).
         results: where records (runs/), work files (work/) and tables go.
-        launcher: local (in-process), slurm (submitit, one job per cell) or submitit-local.
+        launcher: local (in-process) or slurm (one batch job per cell, one task per device, requeued
+            before its time limit and resumed: README, "Running on a SLURM cluster").
         dry_run: print the cells and recipes without running them.
         baselines: also run the random-init baseline once per backbone.
         seeds: run every cell once per seed (stored in the records; tables show the mean +- std over
@@ -44,11 +46,14 @@ def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, r
             one per core on CPU, one on a GPU (``make run``'s choice: at the quick scale two one-core
             trainings finish in about the time of one two-core training).
         trainer: engineering options for every Trainer (devices, precision, strategy, logger, ...).
+        slurm: what each job asks the scheduler for (partition, account, qos, time, cpus_per_task,
+            mem_per_task, constraint, requeue_grace_s, poll_s, extra); read with ``--launcher slurm``.
     """
     seeds = seeds or list(QUICK_SEEDS if scale == "quick" else (0,))
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seeds[0], trainer=trainer)
-    failed = sweep(grid, ctx, launcher=launcher, dry_run=dry_run, baselines=baselines, seeds=seeds, jobs=jobs)
-    if not dry_run:
+    failed = sweep(grid, ctx, launcher=launcher, dry_run=dry_run, baselines=baselines, seeds=seeds, jobs=jobs,
+                   slurm=slurm)
+    if not dry_run and ranks.is_main():  # under DDP every rank runs the command; rank 0 writes the tables
         out = write_leaderboard(results)
         print("leaderboard: " + ", ".join(str(p) for p in out.values()))
     if failed:
@@ -102,7 +107,7 @@ def evaluate(recipe: str | None = None, method: str | None = None, backbone: str
                      checkpoint_format=checkpoint_format)
     cell, started = Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant), time.time()
     failed = run_cell(cell, ctx, path, scratch, checkpoint=Path(checkpoint) if checkpoint else None)
-    if rank_zero_only.rank == 0:  # under DDP every rank runs the command; one writes the tables
+    if ranks.is_main():  # under DDP every rank runs the command; rank 0 writes the tables
         write_leaderboard(results)
         label = cell_label(cell, scratch, ctx)
         print(summarize(results, [label, f"{label}-official"], since=started))
@@ -126,7 +131,7 @@ def _evaluate_sections(sections: tuple[str, ...], recipe: str | None, method: st
     cell, started = Cell(spec.method, spec.backbone, spec.pretrain_data, spec.variant), time.time()
     failed = run_cell(cell, ctx, path, scratch=checkpoint is None, sections=sections,
                       checkpoint=Path(checkpoint) if checkpoint else None, redo=True)
-    if rank_zero_only.rank == 0:  # under DDP every rank runs the command; one writes the tables
+    if ranks.is_main():  # under DDP every rank runs the command; rank 0 writes the tables
         write_leaderboard(results)
         label = cell_label(cell, checkpoint is None, ctx)
         print(summarize(results, [label, f"{label}-official"], kinds=sections, since=started))

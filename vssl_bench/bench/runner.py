@@ -8,6 +8,7 @@ the cell goes on to what does not depend on it; the caller gets the failed stage
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -15,13 +16,11 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning.utilities import rank_zero_only
-
-from vssl_bench.bench import stages
+from vssl_bench.bench import ranks, stages
 from vssl_bench.bench.grids import Cell
 from vssl_bench.bench.recipes import Recipe, experiments_dir, load_recipe
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, finish_logger
-from vssl_bench.errors import ConfigError
+from vssl_bench.errors import ConfigError, ResultsUnwritableError
 from vssl_bench.evaluation.official_weights import PREFIXES
 from vssl_bench.records import device_name, now, read_record, versions, write_record
 from vssl_bench.rerun import evaluate_command
@@ -59,7 +58,7 @@ def rerun_command(cell: Cell, scratch: bool, ctx: RunContext, recipe_path: str |
 
 
 def _record(ctx: RunContext, cell_id: str, stage: str, base: dict[str, Any], **fields: Any) -> Path:
-    if rank_zero_only.rank != 0:  # under DDP every rank runs the stage; one writes its record
+    if not ranks.is_main():  # under DDP every rank runs the stage; one writes its record
         return ctx.runs / cell_id / f"{stage}.json"
     record = {**base, "stage": stage, "seed": ctx.seed, "versions": versions(), "device": device_name(),
               "scale": ctx.scale, **fields}
@@ -74,7 +73,9 @@ def _done(ctx: RunContext, cell_id: str, stage: str) -> dict[str, Any] | None:
 
 
 class CellRun:
-    """The stages of one cell, each attempted once: a failure is recorded and does not stop the others."""
+    """The stages of one cell, each attempted once. On one process a failure is recorded and does not
+    stop the others; under DDP it stops every rank (:mod:`vssl_bench.bench.ranks`). A results folder
+    that cannot be written stops the sweep: every later stage would fail the same way."""
 
     def __init__(self, ctx: RunContext, cell_id: str, base: dict[str, Any], redo: bool) -> None:
         self.ctx, self.cell_id, self.base, self.redo = ctx, cell_id, base, redo
@@ -86,10 +87,16 @@ class CellRun:
         if done is not None:
             log.info("%s/%s: already done, skipped", self.cell_id, stage)
             return done
+        if self.redo:  # run again from the start, not from an earlier run's last epoch
+            shutil.rmtree(self.ctx.work / self.cell_id / stage / "checkpoints", ignore_errors=True)
         started, t0 = now(), time.perf_counter()
         try:
             metrics, extra = run()
+        except ResultsUnwritableError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a failing stage must not stop the sweep
+            if self.ctx.world_size > 1:
+                raise ranks.stage_failed(f"{self.cell_id}/{stage}", exc, self.ctx.world_size) from None
             log.error("%s/%s failed: %s", self.cell_id, stage, exc)
             _record(self.ctx, self.cell_id, stage, self.base, status="failed", error=f"{type(exc).__name__}: {exc}",
                     traceback=traceback.format_exc(limit=8), started=started, wall_s=time.perf_counter() - t0,

@@ -8,14 +8,13 @@ record fields that say how it ran (``batch``: the plan; ``lr``: the first step's
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from vssl_bench.bench.batching import BatchPlan, plan_batch, world_size
+from vssl_bench.bench.batching import BatchPlan, plan_batch
 from vssl_bench.bench.checkpointing import LAST, EpochCheckpoint, resume_point
 from vssl_bench.bench.recipes import Recipe
 from vssl_bench.bench.trainer import (
@@ -24,6 +23,7 @@ from vssl_bench.bench.trainer import (
     make_trainer,
     on_cpu,
     quiet_lightning,
+    rank_cores,
     share_cpu,
 )
 from vssl_bench.data.datamodule import VideoDataModule
@@ -46,14 +46,13 @@ def dataset_root(name: str, ctx: RunContext) -> str | None:
 
 def loader_workers(recipe: Recipe, ctx: RunContext) -> int:
     """Loader processes per device: ``--trainer.num-workers``, else the recipe's ``data.num_workers``,
-    else every core of the node shared among its devices, less one per device for the training process
-    (decoding is what keeps a GPU fed: see README, Performance)."""
+    else the cores this rank holds (its Slurm task's, or its share of the node's) less one for the
+    training process (decoding is what keeps a GPU fed: see README, Performance)."""
     if ctx.trainer.num_workers is not None:
         return ctx.trainer.num_workers
     if "num_workers" in recipe.data:
         return int(recipe.data["num_workers"])
-    local_devices = world_size(ctx.trainer.devices, 1, ctx.trainer.accelerator)
-    return max(1, (ctx.cores or len(os.sched_getaffinity(0))) // local_devices - 1)
+    return max(1, rank_cores(ctx) - 1)
 
 
 # --- batch plans and first-step learning rates (also what --dry-run prints) --------------------------

@@ -14,9 +14,11 @@ import torch
 from vssl_bench.backbones import check_training_precision
 from vssl_bench.bench.grids import Cell, grid, grid_sections
 from vssl_bench.bench.runner import cell_label, load_cell_recipe, rerun_command, run_cell
+from vssl_bench.bench.slurm import SlurmOptions, sbatch_header, submit, wait
+from vssl_bench.bench.slurm import check as check_slurm
 from vssl_bench.bench.stages import finetune_plan, pretrain_lr, pretrain_plan, retrieval_plan
 from vssl_bench.bench.trainer import RunContext, on_cpu
-from vssl_bench.errors import ConfigError, VsslBenchError
+from vssl_bench.errors import ConfigError, ResultsUnwritableError, VsslBenchError
 
 # Every row of the quick scale is the mean over these seeds (its tables show mean +- std); the paper
 # scale runs seed 0 unless --seeds says otherwise.
@@ -93,19 +95,24 @@ def stage_lines(cell: Cell, scratch: bool, ctx: RunContext,
 
 
 def dry_run_lines(jobs: list[tuple[Cell, bool]], ctx: RunContext,
-                  sections: tuple[str, ...] = ("finetune", "retrieval")) -> list[str]:
-    """What a sweep would run: per cell, the command that runs it alone, then one line per stage."""
+                  sections: tuple[str, ...] = ("finetune", "retrieval"), slurm: SlurmOptions | None = None) -> list[str]:
+    """What a sweep would run: per cell, the command that runs it alone, then one line per stage (and,
+    with the slurm launcher, the sbatch header of its job)."""
     lines = []
     downstream = " + ".join({"finetune": "fine-tune", "retrieval": "retrieval"}[s] for s in sections)
     for c, scratch in jobs:
         stages = f"{downstream} from random init" if scratch else f"pretrain -> {downstream.replace(' + ', ' -> ')}"
         lines.append(f"{cell_label(c, scratch, ctx)}: {stages}\n    {rerun_command(c, scratch, ctx)}")
         lines += stage_lines(c, scratch, ctx, sections)
+        if slurm is not None:
+            name = cell_label(c, scratch, ctx)
+            lines += ["    " + line for line in sbatch_header(slurm, ctx, name, ctx.work.resolve() / "slurm" / name)]
     return lines
 
 
 def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: bool = False,
-          baselines: bool = True, seeds: list[int] | tuple[int, ...] | None = None, jobs: int | str = 1) -> int:
+          baselines: bool = True, seeds: list[int] | tuple[int, ...] | None = None, jobs: int | str = 1,
+          slurm: SlurmOptions | None = None) -> int:
     """Run a grid once per seed (default: ``ctx.seed``); returns the number of failed stages.
     ``jobs`` > 1 runs that many cells at once in their own processes (local launcher, CPU only), each
     on its share of the cores: small CPU trainings use one core far better than two; ``"auto"``: one
@@ -113,8 +120,13 @@ def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: boo
     contexts = [replace(ctx, seed=s) for s in (seeds if seeds else [ctx.seed])]
     jobs_list = sweep_jobs(grid_name, baselines)
     sections = grid_sections(grid_name)
+    if launcher not in ("local", "slurm"):
+        raise ConfigError(f"launcher={launcher!r}: use local or slurm.")
+    slurm = (slurm or SlurmOptions()) if launcher == "slurm" else None
+    if slurm is not None:
+        check_slurm(slurm, ctx)
     if dry_run:
-        print("\n".join(line for c in contexts for line in dry_run_lines(jobs_list, c, sections)))
+        print("\n".join(line for c in contexts for line in dry_run_lines(jobs_list, c, sections, slurm)))
         return 0
     runs = [(c, scratch, context) for context in contexts for c, scratch in jobs_list]
     failed: list[str] = []
@@ -125,13 +137,11 @@ def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: boo
     if jobs > 1 and not on_cpu(ctx):
         raise ConfigError(f"jobs={jobs}: cells run at once only on CPU; on GPUs use --trainer.devices (one cell, "
                           "all devices) or the slurm launcher (one job per cell).")
-    if launcher in ("slurm", "submitit-local"):
-        failed = _submitit(runs, ctx, launcher, sections)
-    elif launcher == "local":
+    if slurm is not None:
+        failed = _slurm(runs, ctx, sections, slurm)
+    else:
         check_training_precision(torch.device("cpu" if on_cpu(ctx) else "cuda"), ctx.trainer.precision)
         failed = _local(runs, ctx, jobs, sections)
-    else:
-        raise ConfigError(f"launcher={launcher!r}: use local, slurm or submitit-local.")
     seeds_note = f" x {len(contexts)} seeds" if len(contexts) > 1 else ""
     print(f"sweep {grid_name}: {len(jobs_list)} cells{seeds_note}, {len(failed)} failed stages" + (":" if failed else "."))
     for f in failed:
@@ -173,6 +183,9 @@ def _local(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, jobs: int
             c, scratch, context = submitted[future]
             try:
                 cell_failed = future.result()
+            except ResultsUnwritableError:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
             except Exception as exc:  # noqa: BLE001 - a cell that could not start is a failed cell, not a lost sweep
                 cell_failed = [f"{cell_label(c, scratch, context)}: {exc}"]
             progress.finish(cell_failed)
@@ -185,33 +198,11 @@ def _local(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, jobs: int
     return failed
 
 
-def _submitit(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, launcher: str,
-              sections: tuple[str, ...]) -> list[str]:
-    try:
-        import submitit
-    except ImportError as exc:
-        raise ConfigError("the slurm launcher needs submitit: pip install 'vssl-bench[slurm]'") from exc
-    folder = ctx.work / "submitit"
-    if launcher == "slurm":
-        executor = submitit.AutoExecutor(folder=str(folder))
-        devices = ctx.trainer.devices if isinstance(ctx.trainer.devices, int) else 1
-        executor.update_parameters(timeout_min=60 * 72, gpus_per_node=devices, tasks_per_node=devices,
-                                   nodes=ctx.trainer.num_nodes, cpus_per_task=8)
-    else:
-        executor = submitit.LocalExecutor(folder=str(folder))
-        executor.update_parameters(timeout_min=60)
-    submitted = {executor.submit(run_cell, c, context, None, scratch, None, sections): (c, scratch, context)
-                 for c, scratch, context in runs}
+def _slurm(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, sections: tuple[str, ...],
+           options: SlurmOptions) -> list[str]:
+    """One job per cell (:mod:`vssl_bench.bench.slurm`); waits for all of them, requeues included."""
+    jobs = submit(runs, ctx, sections, options, cell_label)
     progress = SweepProgress(total=len(runs))
-    print(progress.line(running=f"{len(runs)} jobs submitted to {folder}"), flush=True)
-    failed: list[str] = []
-    for job in submitit.helpers.as_completed(list(submitted)):
-        try:
-            cell_failed = job.result()
-        except Exception as exc:  # noqa: BLE001 - a lost job is a failed cell, not a lost sweep
-            c, scratch, context = submitted[job]
-            cell_failed = [f"{cell_label(c, scratch, context)} (job {job.job_id}): {exc}"]
-        progress.finish(cell_failed)
-        failed += cell_failed
-        print(progress.line(), flush=True)
-    return failed
+    print(progress.line(running=f"{len(jobs)} jobs submitted ({', '.join(jobs)}); their files: "
+                                f"{ctx.work.resolve() / 'slurm'}"), flush=True)
+    return wait(jobs, options.poll_s, progress, lambda line: print(line, flush=True))

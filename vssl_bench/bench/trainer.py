@@ -15,6 +15,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from pytorch_lightning.loggers import CSVLogger
 
 from vssl_bench.bench.batching import BatchPlan, world_size
@@ -70,13 +71,23 @@ def on_cpu(ctx: RunContext) -> bool:
     return ctx.trainer.accelerator == "cpu" or (ctx.trainer.accelerator == "auto" and not torch.cuda.is_available())
 
 
+def rank_cores(ctx: RunContext) -> int:
+    """The CPU cores this process's rank may use. A task that srun started for one device holds its
+    ``--cpus-per-task`` (``SLURM_CPUS_PER_TASK``; its affinity where Slurm binds tasks to cores); a
+    process that starts its node's ranks itself shares the node's cores (or the sweep's ``ctx.cores``)
+    among its devices."""
+    if os.environ.get("SLURM_STEP_ID") is not None and os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():
+        return max(1, min(int(os.environ["SLURM_CPUS_PER_TASK"]), len(os.sched_getaffinity(0))))
+    local_devices = world_size(ctx.trainer.devices, 1, ctx.trainer.accelerator)
+    return max(1, (ctx.cores or len(os.sched_getaffinity(0))) // local_devices)
+
+
 def share_cpu(ctx: RunContext, num_workers: int) -> None:
     """On CPU, leave one core per loader worker: torch's default of one thread per core fights the
     decoding workers (on 2 cores, 1 thread + 2 workers trains 25% faster than 2 + 2). A run given
     ``ctx.cores`` (one of several cells a sweep runs at once) keeps to those."""
     if on_cpu(ctx):
-        cores = ctx.cores or len(os.sched_getaffinity(0))
-        torch.set_num_threads(max(1, cores - num_workers))
+        torch.set_num_threads(max(1, rank_cores(ctx) - num_workers))
 
 
 # Lightning messages that say nothing about this run: advertising, and notices about choices this
@@ -163,6 +174,8 @@ def make_trainer(ctx: RunContext, workdir: Path, epochs: int, plan: BatchPlan | 
         kwargs["accumulate_grad_batches"] = plan.accumulation
         kwargs["sync_batchnorm"] = plan.sync_batchnorm
     kwargs["callbacks"] = [*extra.pop("callbacks", []), FirstStepLR(), EpochDraws(ctx.seed)]
+    if SLURMEnvironment.detect():  # the batch script requeues the job (bench/slurm.py): one way, not two
+        kwargs["plugins"] = [SLURMEnvironment(auto_requeue=False)]
     for limit in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
         if getattr(opts, limit) is not None:
             kwargs[limit] = getattr(opts, limit)
