@@ -168,3 +168,48 @@ def test_training_steps_make_no_all_reduce_and_epochs_reduce_their_means(stage, 
     assert trainer.global_step == 3
     assert "step" not in calls and "between" in calls
     assert math.isfinite(float(trainer.callback_metrics["train/epoch_loss"]))
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not built in")
+@pytest.mark.parametrize("method", ["rspnet", "ascnet"])
+def test_channels_last_is_set_on_every_encoder_before_ddp_wraps_the_model(method, synthetic_root, monkeypatch):
+    """The online and the momentum encoders' weights are channels-last 3D when DDP wraps the module
+    (its gradient buckets take the weights' strides then), and the key encoders read channels-last
+    input during the steps."""
+    from pytorch_lightning.strategies.ddp import DDPStrategy
+
+    from vssl_bench.data.datamodule import VideoDataModule
+    from vssl_bench.methods import METHODS
+
+    def layouts(module: torch.nn.Module) -> dict[str, bool]:
+        return {name: p.is_contiguous(memory_format=torch.channels_last_3d)
+                for name, p in module.named_parameters() if p.dim() == 5}
+
+    at_wrap: dict[str, bool] = {}
+    setup_model = DDPStrategy._setup_model
+
+    def recording(self, model):
+        at_wrap.update(layouts(model))
+        return setup_model(self, model)
+
+    monkeypatch.setattr(DDPStrategy, "_setup_model", recording)
+    small = {"rspnet": {"queue_size": 32, "proj_dim": 16}, "ascnet": {"bank_size": 32, "proj_dim": 16, "hidden_dim": 32}}
+    model = METHODS[method](backbone="r3d10", backbone_width=0.125, clip_len=4, crop_size=32, channels_last=True,
+                            **small[method])
+    key_inputs: list[bool] = []
+    key_encoder = model.key_backbone if method == "rspnet" else model.target_backbone
+    key_encoder.register_forward_pre_hook(
+        lambda _, args: key_inputs.append(args[0].is_contiguous(memory_format=torch.channels_last_3d)))
+    data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
+                           sampler=model.sampler)
+    trainer = pl.Trainer(accelerator="cpu", devices=1, strategy="ddp", max_steps=2, logger=False,
+                         enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    with mock.patch.dict(os.environ):
+        try:
+            trainer.fit(model, data)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+    momentum = [name for name in at_wrap if name.startswith(("key_", "target_"))]
+    assert momentum and at_wrap and all(at_wrap.values()), [n for n, ok in at_wrap.items() if not ok]
+    assert key_inputs and all(key_inputs)

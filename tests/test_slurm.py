@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vssl_bench.bench.slurm import SlurmOptions, check, job_script, refusal, sbatch_header, time_limit_s
+from vssl_bench.bench.slurm import SlurmOptions, _outcome, check, job_script, refusal, sbatch_header, time_limit_s
 from vssl_bench.bench.trainer import RunContext, TrainerOptions
 from vssl_bench.errors import ConfigError
 
@@ -59,6 +59,12 @@ def test_time_limits_and_refusals_read_as_slurm_writes_them():
     assert "--slurm.cpus-per-task" in refusal(said) and "\n" not in refusal(said)
     assert "--slurm.partition" in refusal("sbatch: error: invalid partition specified: nope")
     assert "--trainer.accelerator cpu" in refusal("sbatch: error: Invalid generic resource (gres) specification")
+
+
+def test_a_job_that_left_no_result_fails_its_cell_with_its_cause_and_logs(tmp_path):
+    (tmp_path / "7.task1.log").write_text("INFO something\nerror: rank 1 of 2 failed during c/pretrain: OSError: x\n")
+    (line,) = _outcome("7", "c", tmp_path, "FAILED")
+    assert "job 7, failed" in line and "rank 1 of 2 failed during c/pretrain" in line and f"{tmp_path}/7.task*.log" in line
 
 
 def test_an_unknown_slurm_option_is_refused_by_name():
@@ -173,3 +179,17 @@ def test_a_request_the_cluster_cannot_meet_is_refused_in_one_line(tmp_path, extr
     assert len(errors) == 1 and named in errors[0] and "Traceback" not in proc.stderr
     queued = subprocess.run(["squeue", "-h", "-n", f"vssl-{CELL_ID}"], capture_output=True, text=True).stdout
     assert not queued.strip()  # refused before any job was queued
+
+
+@needs_slurm
+def test_failed_stages_of_a_job_are_collected_as_the_cells_failures(tmp_path):
+    """Each job's rank 0 lists its failed stages; the sweep reports them (paper scale, no data here)."""
+    proc = subprocess.run([sys.executable, "-m", "vssl_bench.cli", "run", "--grid", "smoke", "--scale", "paper",
+                           "--data-root", str(tmp_path / "no-data"), "--launcher", "slurm", "--baselines", "false",
+                           "--trainer.devices", "1", "--trainer.accelerator", "cpu", "--slurm.cpus-per-task", "1",
+                           "--slurm.mem-per-task", "1G", "--slurm.poll-s", "1", "--results", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=_env())
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "1 cells, 1 failed stages" in proc.stdout and "FAILED pace-r3d10-ucf101-paper/pretrain" in proc.stdout
+    record = json.loads((tmp_path / "runs" / "pace-r3d10-ucf101-paper" / "pretrain.json").read_text())
+    assert record["status"] == "failed" and "no-data" in record["error"]

@@ -84,8 +84,10 @@ def pretrain(recipe: str | None = None, method: str | None = None, backbone: str
     recipe = load_recipe(resolve_recipe(recipe, method, backbone), scale)
     ctx = RunContext(scale=scale, data_root=data_root, results=Path(results), seed=seed, trainer=trainer)
     cell = Cell(recipe.method, recipe.backbone, recipe.pretrain_data, recipe.variant)
-    checkpoint = pretrain_stage(recipe, ctx, cell.id(scale))[0]
-    print(pretrain_summary(checkpoint, ctx.work, cell.id(scale), recipe.method, recipe.to_dict()))
+    with ranks.failing_together(f"{cell.id(scale)}/pretrain", ctx.world_size):
+        checkpoint = pretrain_stage(recipe, ctx, cell.id(scale))[0]
+    if ranks.is_main():
+        print(pretrain_summary(checkpoint, ctx.work, cell.id(scale), recipe.method, recipe.to_dict()))
 
 
 def evaluate(recipe: str | None = None, method: str | None = None, backbone: str | None = None, scale: str = "paper", data_root: str | None = None, results: str = "results",

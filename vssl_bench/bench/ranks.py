@@ -15,10 +15,12 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pytorch_lightning.utilities import rank_zero_only
 
-from vssl_bench.errors import RankFailedError
+from vssl_bench.errors import RankFailedError, VsslBenchError
 
 # What a rank sees when another rank died under it (gloo, NCCL, the TCP store)
 PEER_LOST = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "NCCL communicator was aborted",
@@ -39,10 +41,25 @@ def stage_failed(where: str, exc: BaseException, world: int) -> RankFailedError:
     text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:400]
     if any(marker in str(exc) for marker in PEER_LOST):
         return RankFailedError(f"rank {rank()} of {world}: lost contact with another rank during {where} (that "
-                               f"rank's own error above says why; {text}). Every rank stops; rerun the same command "
+                               f"rank's own error says why). Every rank stops; rerun the same command "
                                "to resume from the last finished epoch.")
     return RankFailedError(f"rank {rank()} of {world} failed during {where}: {text}. Every rank stops; rerun the same "
                            "command to resume from the last finished epoch.")
+
+
+@contextmanager
+def failing_together(where: str, world: int) -> Iterator[None]:
+    """Under DDP (``world`` > 1), an error of this rank's stage becomes :func:`stage_failed`'s one-line
+    error, which ends the process (and so, through the launcher, every rank); on one process errors
+    pass as they are. Errors a user can cause are left as they are: they already say what to do."""
+    try:
+        yield
+    except (VsslBenchError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        if world > 1:
+            raise stage_failed(where, exc, world) from None
+        raise
 
 
 def follow_launcher() -> None:

@@ -20,7 +20,7 @@ from vssl_bench.bench import ranks, stages
 from vssl_bench.bench.grids import Cell
 from vssl_bench.bench.recipes import Recipe, experiments_dir, load_recipe
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, finish_logger
-from vssl_bench.errors import ConfigError, ResultsUnwritableError
+from vssl_bench.errors import ConfigError, RankFailedError, ResultsUnwritableError
 from vssl_bench.evaluation.official_weights import PREFIXES
 from vssl_bench.records import device_name, now, read_record, versions, write_record
 from vssl_bench.rerun import evaluate_command
@@ -91,12 +91,14 @@ class CellRun:
             shutil.rmtree(self.ctx.work / self.cell_id / stage / "checkpoints", ignore_errors=True)
         started, t0 = now(), time.perf_counter()
         try:
-            metrics, extra = run()
-        except ResultsUnwritableError:
+            if self.ctx.world_size > 1:  # under DDP a failure on any rank stops every rank
+                with ranks.failing_together(f"{self.cell_id}/{stage}", self.ctx.world_size):
+                    metrics, extra = run()
+            else:
+                metrics, extra = run()
+        except (ResultsUnwritableError, RankFailedError):
             raise
         except Exception as exc:  # noqa: BLE001 - a failing stage must not stop the sweep
-            if self.ctx.world_size > 1:
-                raise ranks.stage_failed(f"{self.cell_id}/{stage}", exc, self.ctx.world_size) from None
             log.error("%s/%s failed: %s", self.cell_id, stage, exc)
             _record(self.ctx, self.cell_id, stage, self.base, status="failed", error=f"{type(exc).__name__}: {exc}",
                     traceback=traceback.format_exc(limit=8), started=started, wall_s=time.perf_counter() - t0,

@@ -66,7 +66,7 @@ class ASCNet(PretextMethod):
         with torch.no_grad():
             ema_update(((self.target_backbone, self.backbone), (self.target_a, self.project_a),
                         (self.target_m, self.project_m)), hp.target_momentum)
-            t_feat = self.target_backbone(clips)
+            t_feat = self.target_backbone(self.in_layout(clips))
             t_a = torch.nn.functional.normalize(self.target_a(t_feat).float(), dim=1)
             t_m = torch.nn.functional.normalize(self.target_m(t_feat).float(), dim=1)
         swapped = torch.cat([t_a[b:], t_a[:b]])  # each clip's partner: same video, other speed

@@ -103,12 +103,18 @@ class PretextMethod(pl.LightningModule):
     @property
     def uses_channels_last(self) -> bool:
         option = self.hparams.channels_last
-        return self.device.type == "cuda" if option == "auto" else bool(option)
+        if option != "auto":
+            return bool(option)
+        trainer = getattr(self, "_trainer", None)  # before the model is moved, the device it will run on
+        return (trainer.strategy.root_device if trainer is not None else self.device).type == "cuda"
+
+    def in_layout(self, clips: torch.Tensor) -> torch.Tensor:
+        """Clips in the memory layout the encoders' weights have (channels-last 3D where chosen): every
+        encoder, the momentum copies included, reads its input through this."""
+        return clips.contiguous(memory_format=torch.channels_last_3d) if self.uses_channels_last else clips
 
     def encode(self, clips: torch.Tensor, return_map: bool = False) -> torch.Tensor:
-        if self.uses_channels_last:
-            clips = clips.contiguous(memory_format=torch.channels_last_3d)
-        return self._backbone_callable()(clips, return_map=return_map)
+        return self._backbone_callable()(self.in_layout(clips), return_map=return_map)
 
     def _backbone_callable(self):
         option = self.hparams.get("compile", False)
@@ -120,10 +126,14 @@ class PretextMethod(pl.LightningModule):
             compiled = self.__dict__["_compiled_backbone"] = torch.compile(self.backbone, backend=backend)
         return compiled
 
+    def setup(self, stage: str) -> None:
+        """Before Lightning moves and wraps the model (DDP): the layout of every encoder's weights, the
+        momentum copies included, so that DDP's buckets and the EMA see one layout from the start."""
+        if self.uses_channels_last:  # weights and inputs both channels-last, or the format buys nothing
+            self.to(memory_format=torch.channels_last_3d)
+
     def on_fit_start(self) -> None:
         check_training_precision(self.device, self.trainer.precision)
-        if self.uses_channels_last:  # weights and inputs both channels-last, or the format buys nothing
-            self.backbone.to(memory_format=torch.channels_last_3d)
         if self.hparams.schedule == "plateau" and not getattr(self.trainer.datamodule, "heldout", 0):
             raise ConfigError("schedule=plateau follows the validation loss: hold out training videos "
                               "(data.heldout, PRP: 800) or choose another schedule.")

@@ -109,7 +109,7 @@ class RSPNet(PretextMethod):
 
     def _keys(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         def encoder(x: torch.Tensor) -> torch.Tensor:
-            f = self.key_backbone(x)
+            f = self.key_backbone(self.in_layout(x))
             return torch.cat([self.key_head_a(f), self.key_head_m(f)], 1)
 
         out = shuffled_forward(encoder, clips, groups=self.hparams.shuffle_groups)
