@@ -10,6 +10,7 @@ import pytest
 from test_leaderboard_fixtures import write_records
 
 from vssl_bench import records
+from vssl_bench.errors import ResultsUnwritableError
 from vssl_bench.report.leaderboard import write_leaderboard
 
 OUTPUTS = {"leaderboard.csv", "leaderboard.md", "leaderboard.json", "leaderboard-quick.json", "index.html",
@@ -45,19 +46,30 @@ def test_a_write_failing_half_way_leaves_the_previous_files(tmp_path, monkeypatc
 
     real_fdopen, opened = os.fdopen, []
 
+    class HalfWriting:
+        """A file that writes half of what it is given, then fails as a full disk does."""
+
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            self.f.flush()
+            raise DiskFull(28, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
     def failing_fdopen(fd, *args, **kwargs):
         f = real_fdopen(fd, *args, **kwargs)
         opened.append(f)
-        if len(opened) == 5:  # the fifth file (index.html): half of it reaches the disk, then it fails
-            def write(text):
-                f.buffer.write(text[: len(text) // 2].encode())
-                f.flush()
-                raise DiskFull("no space left on device")
-            f.write = write
-        return f
+        return HalfWriting(f) if len(opened) == 5 else f  # the fifth file (index.html) fails half-way
 
     monkeypatch.setattr(os, "fdopen", failing_fdopen)
-    with pytest.raises(DiskFull):
+    with pytest.raises(ResultsUnwritableError, match=r"cannot write .*index\.html: no space left"):
         write_leaderboard(tmp_path)
     monkeypatch.undo()
     assert len(opened) == 5

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from vssl_bench.bench.slurm import SlurmOptions, _outcome, check, job_script, refusal, sbatch_header, time_limit_s
+from vssl_bench.bench.slurm import (
+    SlurmOptions,
+    _outcome,
+    check,
+    job_script,
+    refusal,
+    sbatch_header,
+    time_limit_s,
+)
 from vssl_bench.bench.trainer import RunContext, TrainerOptions
 from vssl_bench.errors import ConfigError
 

@@ -73,7 +73,7 @@ def resume_point(checkpoints: Path, stage: str) -> str | None:
     it and the epochs it holds; ``None`` (and a line saying so) for a fresh start."""
     last = Path(checkpoints) / LAST
     if not last.is_file():
-        log.info("%s: starting at epoch 0 (no %s yet)", stage, last)
+        log.debug("%s: starting at epoch 0 (no %s yet)", stage, last)
         return None
     blob = read_checkpoint(last)
     epoch, step = int(blob.get("epoch", -1)) + 1, int(blob.get("global_step", 0))
