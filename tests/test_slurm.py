@@ -145,6 +145,8 @@ def test_a_two_task_ddp_cell_finishes_with_every_record(uninterrupted):
 
 @needs_slurm
 def test_a_job_requeued_mid_pretraining_resumes_and_ends_as_an_uninterrupted_one(uninterrupted, tmp_path):
+    """The time-limit path: the batch script gets USR1 (``--signal=B:USR1@grace``) and requeues its job;
+    the job comes back, resumes pretraining from its last.ckpt and ends with the same records."""
     sweep = subprocess.Popen(_command(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env=_env())
     try:
@@ -155,7 +157,8 @@ def test_a_job_requeued_mid_pretraining_resumes_and_ends_as_an_uninterrupted_one
         assert last.exists(), "pretraining wrote no last.ckpt"
         job = (tmp_path / "work" / "slurm" / CELL_ID / "job.sh").parent
         job_id = next(job.glob("*.log")).name.split(".")[0]
-        subprocess.run(["scontrol", "requeue", job_id], check=True, timeout=30)
+        # what Slurm sends the batch script --slurm.requeue-grace-s before the time limit: its trap requeues
+        subprocess.run(["scancel", "--batch", "--signal=USR1", job_id], check=True, timeout=30)
         assert not (tmp_path / "runs" / CELL_ID / "pretrain.json").exists(), "pretraining ended before the requeue"
         # Slurm holds a requeued job for two minutes before it may start again; a test need not wait
         for _ in range(60):
@@ -170,6 +173,8 @@ def test_a_job_requeued_mid_pretraining_resumes_and_ends_as_an_uninterrupted_one
             sweep.kill()
     assert sweep.returncode == 0, out[-3000:]
     assert "requeued" in out and "1 cells, 0 failed stages" in out
+    batch_log = (tmp_path / "work" / "slurm" / CELL_ID / f"{job_id}.log").read_text()
+    assert "time limit near: requeueing job" in batch_log and "start 1" in batch_log
     task_log = (tmp_path / "work" / "slurm" / CELL_ID / f"{job_id}.task0.log").read_text()
     assert f"{CELL_ID}/pretrain: resuming from {last}" in task_log
     assert _metrics(tmp_path) == _metrics(uninterrupted)

@@ -122,6 +122,10 @@ def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: boo
     sections = grid_sections(grid_name)
     if launcher not in ("local", "slurm"):
         raise ConfigError(f"launcher={launcher!r}: use local or slurm.")
+    jobs = resolve_jobs(jobs, ctx)
+    if jobs > 1 and launcher != "local":
+        raise ConfigError(f"jobs={jobs} runs cells at once with the local launcher; the {launcher} launcher "
+                          "runs one job per cell already: leave --jobs out.")
     slurm = (slurm or SlurmOptions()) if launcher == "slurm" else None
     if slurm is not None:
         check_slurm(slurm, ctx)
@@ -130,10 +134,6 @@ def sweep(grid_name: str, ctx: RunContext, launcher: str = "local", dry_run: boo
         return 0
     runs = [(c, scratch, context) for context in contexts for c, scratch in jobs_list]
     failed: list[str] = []
-    jobs = resolve_jobs(jobs, ctx)
-    if jobs > 1 and launcher != "local":
-        raise ConfigError(f"jobs={jobs} runs cells at once with the local launcher; the {launcher} launcher "
-                          "runs one job per cell already: leave --jobs out.")
     if jobs > 1 and not on_cpu(ctx):
         raise ConfigError(f"jobs={jobs}: cells run at once only on CPU; on GPUs use --trainer.devices (one cell, "
                           "all devices) or the slurm launcher (one job per cell).")
