@@ -73,7 +73,8 @@ def test_data_check_reports_the_dx50_header_quirk_as_information(tree, tmp_path,
     assert "header counts 41 frames, the decoder outputs 40" in out
 
 
-def test_data_check_names_every_unusable_file_by_kind(tree, tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["full", "fast"])
+def test_data_check_names_every_unusable_file_by_kind(tree, tmp_path, capsys, mode):
     broken = tmp_path / "ucf101"
     shutil.copytree(tree / "ucf101", broken)
     (broken / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g08_c01.avi").unlink()  # missing
@@ -82,7 +83,7 @@ def test_data_check_names_every_unusable_file_by_kind(tree, tmp_path, capsys):
     cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
     report = tmp_path / "broken.json"
     code, out = run_check(["--dataset", "ucf101", "--root", str(broken), "--workers", "2",
-                           "--report", str(report)], capsys)
+                           "--report", str(report), "--mode", mode], capsys)
     assert code == 1
     findings = {Path(f["path"]).name: f["kind"] for f in json.loads(report.read_text())["findings"]}
     assert findings == {"v_ApplyEyeMakeup_g08_c01.avi": "missing", "v_ApplyEyeMakeup_g01_c01.avi": "unopenable",

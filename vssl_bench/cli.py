@@ -88,7 +88,8 @@ def components() -> dict:
         "retrieve": commands.retrieve,
         "leaderboard": commands.leaderboard,
         "export": commands.export,
-        "data": {"synth": data_commands.synth, "transcode": data_commands.transcode, "check": data_commands.check},
+        "data": {"synth": data_commands.synth, "transcode": data_commands.transcode, "check": data_commands.check,
+                 "index": data_commands.index},
     }
 
 

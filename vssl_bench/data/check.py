@@ -1,4 +1,14 @@
-"""`vssl-bench data check`: open, probe and fully decode every video a dataset's split lists.
+"""`vssl-bench data check`: open, probe and decode every video a dataset's split lists.
+
+Two modes. ``full`` decodes every frame of every file. ``fast`` reads the probe (from the persisted
+probe index, :mod:`~vssl_bench.data.probe_index`), decodes the first frames after each keyframe
+through the same seeks training makes, and everything from the last keyframe to the end, so a cut
+download or a broken tail, an unreadable keyframe, a seek that misses and a count that disagrees in
+the last keyframe span are all found; what it cannot see is a corrupt packet between two keyframes
+(before the last), which only ``full`` decodes. Every file is checked in parallel on every core
+held, and each verdict is kept in the index cache keyed by the file's path, size and modification
+time (and the mode and ``min_frames``): a rerun checks only what changed (a ``full`` verdict also
+answers a ``fast`` check).
 
 A reproduction should not find out in epoch 40 that 2% of its videos are unreadable. This scan reports,
 per file, what would go wrong:
@@ -25,18 +35,28 @@ information (the file is read correctly):
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
+import warnings
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import av
+import numpy as np
 
-from vssl_bench.data.datasets import build_index
-from vssl_bench.data.decode import count_decoded_frames, probe
-from vssl_bench.errors import VideoDecodeError
+from vssl_bench.data import probe_index
+from vssl_bench.data.datasets import VideoIndex, build_index
+from vssl_bench.data.decode import VideoInfo, count_decoded_frames, probe, read_frames
+from vssl_bench.data.probe_table import held_cores
+from vssl_bench.errors import ConfigError, VideoDecodeError
+
+Mode = Literal["fast", "full"]
+MODES = {"fast": 1, "full": 2}  # a verdict answers a check of its mode or a lower one
 
 UNUSABLE = ("missing", "unopenable", "no_video_stream", "zero_frames", "truncated", "frame_mismatch")
 INFORMATION = ("short", "packed_bframes", "header_count")
@@ -58,6 +78,8 @@ class CheckReport:
     subsets: list[str]
     files: int = 0
     seconds: float = 0.0
+    mode: str = "full"
+    cached: int = 0  # verdicts read from the cache, not checked again
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -71,7 +93,8 @@ class CheckReport:
     def summary(self) -> str:
         rate = self.files / self.seconds if self.seconds else 0.0
         lines = [f"{self.dataset} ({', '.join(self.subsets)}, split {self.split}) under {self.root}: "
-                 f"{self.files} files checked in {self.seconds:.1f} s ({rate:.1f} files/s)"]
+                 f"{self.files} files checked ({self.mode}) in {self.seconds:.1f} s ({rate:.1f} files/s; "
+                 f"{self.cached} verdicts from the cache)"]
         counts = self.counts
         for kind in UNUSABLE + INFORMATION:
             if counts.get(kind):
@@ -85,29 +108,52 @@ class CheckReport:
 
     def to_json(self) -> dict:
         return {"dataset": self.dataset, "root": self.root, "split": self.split, "subsets": self.subsets,
-                "files": self.files, "seconds": round(self.seconds, 2),
+                "mode": self.mode, "cached": self.cached, "files": self.files, "seconds": round(self.seconds, 2),
                 "files_per_s": round(self.files / self.seconds, 2) if self.seconds else None,
                 "counts": self.counts, "unusable": len(self.unusable),
                 "findings": [asdict(f) for f in self.findings]}
 
 
-def check_video(path: str, min_frames: int = 16) -> list[Finding]:
-    """Every problem of one file (empty: the file is fine)."""
+def _probe_failure(path: str, message: str) -> Finding:
+    if "no video stream" in message:
+        return Finding(path, "no_video_stream", message)
+    if "no video frames" in message:
+        return Finding(path, "zero_frames", message)
+    return Finding(path, "unopenable", message)
+
+
+def _sampled_count(info: VideoInfo) -> tuple[int, str | None]:
+    """``fast``: the frames after each keyframe, read as training reads them, and a decode from the last
+    keyframe to the end; the count assumes the spans before the last decode as the probe names them."""
+    keyframes = info.keyframes.tolist()
+    starts = sorted({k for k in keyframes} | {min(k + 1, info.num_frames - 1) for k in keyframes})
+    try:
+        read_frames(info.path, starts, (16, 16), info=info)
+    except VideoDecodeError as exc:
+        return 0, str(exc)
+    try:
+        return count_decoded_frames(info, from_keyframe=len(keyframes) - 1)
+    except VideoDecodeError as exc:
+        return int(keyframes[-1]), str(exc)
+
+
+def check_video(path: str, min_frames: int = 16, mode: Mode = "full", info: VideoInfo | None = None) -> list[Finding]:
+    """Every problem of one file (empty: the file is fine). ``info``: its probe, if known already."""
     if not os.path.isfile(path):
         return [Finding(path, "missing", "not on disk")]
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                kinds = ", ".join(s.type for s in container.streams) or "none"
-                return [Finding(path, "no_video_stream", f"streams: {kinds}")]
-    except (av.FFmpegError, UnicodeDecodeError) as exc:
-        return [Finding(path, "unopenable", str(exc))]
-    try:
-        info = probe(path)
-    except VideoDecodeError as exc:
-        kind = "zero_frames" if "no video frames" in str(exc) else "unopenable"
-        return [Finding(path, kind, str(exc))]
-    decoded, error = count_decoded_frames(info)
+    if info is None:
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    kinds = ", ".join(s.type for s in container.streams) or "none"
+                    return [Finding(path, "no_video_stream", f"streams: {kinds}")]
+        except (av.FFmpegError, UnicodeDecodeError) as exc:
+            return [Finding(path, "unopenable", str(exc))]
+        try:
+            info = probe(path)
+        except VideoDecodeError as exc:
+            return [_probe_failure(path, str(exc))]
+    decoded, error = count_decoded_frames(info) if mode == "full" else _sampled_count(info)
     findings = []
     why = f" ({error})" if error else ""
     if decoded < info.num_frames:
@@ -130,50 +176,154 @@ def check_video(path: str, min_frames: int = 16) -> list[Finding]:
     return findings
 
 
-def _check_one(args: tuple[str, int]) -> list[Finding]:
-    return check_video(*args)
+def _check_one(args: tuple[str, int, str, VideoInfo]) -> list[Finding]:
+    path, min_frames, mode, info = args
+    return check_video(path, min_frames, mode, info)  # type: ignore[arg-type]
+
+
+def _indexes(dataset: str, root: str, split: int, subsets: list[str], annotations: str | None) -> list[VideoIndex]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # absent files are reported by the check, one finding each
+        return [build_index(dataset, root, subset, split=split, missing="skip", annotations=annotations)
+                for subset in subsets]
 
 
 def listed_videos(dataset: str, root: str, split: int, subsets: list[str], annotations: str | None) -> list[str]:
     """Every path the split files (or the Kinetics CSV / class folders) list, present or not."""
     paths: list[str] = []
-    for subset in subsets:
-        index = build_index(dataset, root, subset, split=split, missing="skip", annotations=annotations)
+    for index in _indexes(dataset, root, split, subsets, annotations):
         paths += [p for p, _ in index.samples] + index.absent
     return list(dict.fromkeys(paths))
 
 
+class Verdicts:
+    """``data check``'s verdicts on the files under one root, kept beside the probe indexes
+    (``<root hash>.verdicts.npz``), keyed by path hash, size, modification time, mode and min_frames."""
+
+    def __init__(self, folder: Path, root: str) -> None:
+        self.path = folder / f"{probe_index.root_tag(root)}.verdicts.npz"
+        self.known: dict[int, tuple[int, int, int, int, list]] = self._read()
+        self.new: dict[int, tuple[int, int, int, int, list]] = {}
+
+    def _read(self) -> dict[int, tuple[int, int, int, int, list]]:
+        try:
+            with np.load(self.path) as f:
+                findings = json.loads(str(f["findings"]))
+                columns = [f[name].tolist() for name in ("path_hash", "file_size", "mtime_ns", "mode", "min_frames")]
+        except (OSError, ValueError, KeyError):
+            return {}  # none yet, or unreadable: check again
+        return {h: (s, m, mode, mf, findings.get(str(i), []))
+                for i, (h, s, m, mode, mf) in enumerate(zip(*columns))}
+
+    def get(self, key: tuple[int, int, int], mode: int, min_frames: int) -> list[Finding] | None:
+        entry = self.known.get(key[0])
+        if entry is None or entry[:2] != key[1:] or entry[2] < mode or entry[3] != min_frames:
+            return None
+        return [Finding(*f) for f in entry[4]]
+
+    def put(self, key: tuple[int, int, int], mode: int, min_frames: int, findings: list[Finding]) -> None:
+        if key[1] >= 0:  # a file that could be stat'ed
+            self.new[key[0]] = (key[1], key[2], mode, min_frames, [[f.path, f.kind, f.detail] for f in findings])
+
+    def save(self) -> None:
+        if not self.new:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with probe_index.exclusive(self.path.with_name(self.path.name + ".lock"), "writing check verdicts"):
+                merged = {**self._read(), **self.new}
+                hashes = list(merged)
+                rows = [merged[h] for h in hashes]
+                tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.npz")
+                np.savez(tmp, path_hash=np.asarray(hashes, np.uint64),
+                         file_size=np.asarray([r[0] for r in rows], np.int64),
+                         mtime_ns=np.asarray([r[1] for r in rows], np.int64),
+                         mode=np.asarray([r[2] for r in rows], np.uint8),
+                         min_frames=np.asarray([r[3] for r in rows], np.int32),
+                         findings=np.asarray(json.dumps({str(i): r[4] for i, r in enumerate(rows) if r[4]})))
+                os.replace(tmp, self.path)
+        except OSError as exc:
+            warnings.warn(f"cannot keep the check's verdicts in {self.path} ({exc}); a rerun checks every file.",
+                          stacklevel=2)
+        self.known.update(self.new)
+        self.new = {}
+
+
 def check_dataset(dataset: str, root: str, split: int = 1, subsets: list[str] | None = None,
                   annotations: str | None = None, workers: int | None = None, min_frames: int = 16,
-                  progress: bool = True) -> CheckReport:
-    import warnings
-
+                  progress: bool = True, mode: Mode = "full", cache: str | None = None) -> CheckReport:
+    if mode not in MODES:
+        raise ConfigError(f"mode={mode!r}: use fast or full.")
     subsets = subsets or ["train", "test"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # absent files are reported below, one finding each
-        paths = listed_videos(dataset, root, split, subsets, annotations)
-    report = CheckReport(dataset, str(root), split, subsets, files=len(paths))
-    workers = workers or len(os.sched_getaffinity(0))
     start = time.perf_counter()
-    jobs = [(p, min_frames) for p in paths]
-    if workers <= 1:
-        results = map(_check_one, jobs)
+    workers = workers or held_cores()
+    indexes = _indexes(dataset, root, split, subsets, annotations)
+    report = CheckReport(dataset, str(root), split, subsets, mode=mode)
+    jobs: list[tuple[str, int, str, VideoInfo]] = []
+    keys: dict[str, tuple[int, int, int]] = {}
+    seen: set[str] = set()
+    verdicts: Verdicts | None = None
+    for index in indexes:
+        for path in index.absent:
+            if path not in seen:
+                seen.add(path)
+                report.findings.append(Finding(path, "missing", "not on disk"))
+        paths = [p for p, _ in index.samples]
+        if not paths:
+            continue
+        table = index.probes(workers, cache)  # the persisted index, built here if needed
+        sizes, mtimes = probe_index.file_stats(paths)
+        hashes = probe_index.path_hashes(paths)
+        if verdicts is None:
+            verdicts = Verdicts(probe_index.index_folder(cache), probe_index.common_root(paths))
+        for row, path in enumerate(paths):
+            if path in seen:
+                continue
+            seen.add(path)
+            key = keys[path] = (int(hashes[row]), int(sizes[row]), int(mtimes[row]))
+            known = verdicts.get(key, MODES[mode], min_frames)
+            if known is not None:
+                report.findings += known
+                report.cached += 1
+                continue
+            try:
+                info = table.info(row)
+            except VideoDecodeError as exc:
+                findings = [_probe_failure(path, str(exc))]
+                verdicts.put(key, MODES["full"], min_frames, findings)
+                report.findings += findings
+                continue
+            jobs.append((path, min_frames, mode, info))
+    report.files = len(seen)
+    try:
+        for (path, *_), findings in zip(jobs, _run(jobs, workers, progress, dataset)):
+            report.findings += findings
+            assert verdicts is not None
+            verdicts.put(keys[path], MODES[mode], min_frames, findings)
+    finally:
+        if verdicts is not None:
+            verdicts.save()  # what was checked stays checked, even after Ctrl-C
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _run(jobs: list, workers: int, progress: bool, dataset: str) -> Iterator[list[Finding]]:
+    if workers <= 1 or len(jobs) < 2:
+        results: Iterator[list[Finding]] = map(_check_one, jobs)
         pool = None
     else:
-        pool = ProcessPoolExecutor(workers)
-        results = pool.map(_check_one, jobs, chunksize=8)
+        # spawned, not forked: a fork would copy this process's FFmpeg and loader threads mid-lock
+        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
+        results = pool.map(_check_one, jobs, chunksize=max(1, min(32, len(jobs) // (workers * 8))))
     try:
-        if progress:
+        if progress and jobs:
             from tqdm import tqdm
 
             results = tqdm(results, total=len(jobs), desc=f"checking {dataset}", unit="file")
-        for findings in results:
-            report.findings += findings
+        yield from results
     finally:
         if pool is not None:
-            pool.shutdown()
-    report.seconds = time.perf_counter() - start
-    return report
+            pool.shutdown(cancel_futures=True)
 
 
 def write_report(report: CheckReport, path: str | Path) -> Path:

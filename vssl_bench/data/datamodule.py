@@ -78,8 +78,9 @@ class ClipDataset(Dataset):
     """Items ``{"video", "targets", "index", "label", "skipped", "too_short", "valid"}`` from an index and a
     sampler.
 
-    Every video is probed once, when the dataset is made (``VideoIndex.probes``, with ``probe_workers``
-    processes), and read with that probe afterwards. ``repeat`` passes over the index make one epoch.
+    Every video is probed once, when the dataset is made (``VideoIndex.probes``: small lists with
+    ``probe_workers`` processes, large ones read from their persisted index in ``index_cache``, see
+    :mod:`~vssl_bench.data.probe_index`), and read with that probe afterwards. ``repeat`` passes over the index make one epoch.
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class ClipDataset(Dataset):
         repeat: int = 1,
         probe_workers: int = 0,
         draws: torch.Tensor | None = None,
+        index_cache: str | None = None,
     ) -> None:
         if len(index) == 0:
             raise ConfigError(f"{index!r} is empty: no videos to load. Check the root and the split files.")
@@ -103,7 +105,7 @@ class ClipDataset(Dataset):
         self.decode_threads, self.seed, self.cache_frames = decode_threads, seed, cache_frames
         self.repeat = repeat
         self.draws = draws  # shared (rank, epoch) of the training draws, set before each epoch
-        self.probes = index.probes(probe_workers)
+        self.probes = index.probes(probe_workers, index_cache)
         self._long_enough: dict[int, np.ndarray] = {}  # frames needed -> rows with at least that many
 
     def __len__(self) -> int:
@@ -251,6 +253,9 @@ class VideoDataModule(pl.LightningDataModule):
         heldout: training videos held out (drawn with ``seed``) as the validation set, as PRP holds
             out 800 UCF101 / 400 HMDB51 videos; 0 validates fine-tuning on the test split (RSPNet's
             protocol) and pretraining not at all.
+        index_cache: folder of the persisted probe indexes (default: ``$VSSL_BENCH_CACHE/index``, else
+            ``~/.cache/vssl-bench/index``); each video list of 2,000 or more is probed once into it and
+            read from it by every stage, rank and later run (see ``vssl-bench data index``).
     """
 
     def __init__(
@@ -278,6 +283,7 @@ class VideoDataModule(pl.LightningDataModule):
         sampler: ClipSampler | None = None,
         clip_starts: Literal["round", "floor"] = "round",
         prefetch_factor: int = 2,
+        index_cache: str | None = None,
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -299,6 +305,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.sampler = sampler
         self.clip_starts = clip_starts
         self.prefetch_factor = prefetch_factor
+        self.index_cache = index_cache
         self.skipped_videos = SkippedVideos()
         self._indexes: dict[str, VideoIndex] = {}
         # (rank, epoch) of the training clip draws, in shared memory so that persistent loader workers
@@ -331,8 +338,9 @@ class VideoDataModule(pl.LightningDataModule):
             raise ConfigError(f"heldout={self.heldout}: the {self.dataset} train split has only {len(full.samples)} "
                               "videos; hold out fewer.")
         chosen = set(np.random.default_rng(self.seed).choice(len(full.samples), self.heldout, replace=False).tolist())
-        self._indexes["train"] = VideoIndex([s for i, s in enumerate(full.samples) if i not in chosen], full.classes)
-        self._indexes["heldout"] = VideoIndex([s for i, s in enumerate(full.samples) if i in chosen], full.classes)
+        # both parts read the whole split's probe table: one index file for every seed's draw
+        self._indexes["train"] = full.subset([i for i in range(len(full.samples)) if i not in chosen])
+        self._indexes["heldout"] = full.subset(sorted(chosen))
         self._indexes["train"].absent = full.absent
 
     @property
@@ -358,7 +366,7 @@ class VideoDataModule(pl.LightningDataModule):
         dataset = ClipDataset(self.index(subset), sampler, self.frame_size, replace_failed=train,
                               decode_threads=self.decode_threads, seed=self.seed, cache_frames=self.cache_frames,
                               repeat=self.repeat if train else 1, probe_workers=self.num_workers,
-                              draws=self.draws if train else None)
+                              draws=self.draws if train else None, index_cache=self.index_cache)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

@@ -21,7 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from vssl_bench.data.probe_table import ProbeTable
+from vssl_bench.data import probe_index
+from vssl_bench.data.probe_table import ProbeTable, RowView
 from vssl_bench.data.synthetic import SyntheticSpec, ensure_synthetic, generate
 from vssl_bench.errors import ConfigError, DatasetNotFoundError, MissingVideosError, SplitFileError
 
@@ -38,14 +39,31 @@ class VideoIndex:
         self.samples = samples
         self.classes = classes
         self.absent: list[str] = []  # listed in the split files but not on disk (kept only with missing="skip")
-        self._probes: ProbeTable | None = None
+        self._probes: ProbeTable | RowView | None = None
+        self._parent: tuple[VideoIndex, list[int]] | None = None
 
-    def probes(self, workers: int = 0) -> ProbeTable:
-        """Every sample's probe (frame count, keyframes, timestamps), made on first use with ``workers``
-        processes and kept with the index: loaders built from it never probe a video again."""
+    def probes(self, workers: int | None = 0, cache: str | os.PathLike | None = None) -> ProbeTable | RowView:
+        """Every sample's probe (frame count, keyframes, timestamps), made on first use and kept with the
+        index: loaders built from it never probe a video again. Lists of ``probe_index.PERSIST_MIN``
+        videos or more are read from their persisted index in ``cache`` (built first if needed, with
+        every core held); shorter ones are probed here with ``workers`` processes. A part of another
+        index (``subset``) reads its parent's table."""
         if self._probes is None:
-            self._probes = ProbeTable([path for path, _ in self.samples], workers)
+            paths = [path for path, _ in self.samples]
+            if self._parent is not None:
+                parent, rows = self._parent
+                self._probes = parent.probes(workers, cache).select(rows)
+            elif len(paths) >= probe_index.PERSIST_MIN:
+                self._probes = probe_index.open_index(paths, cache)
+            else:
+                self._probes = ProbeTable(paths, workers)
         return self._probes
+
+    def subset(self, rows: list[int]) -> VideoIndex:
+        """The samples at ``rows`` (in that order), probed through this index's table."""
+        part = VideoIndex([self.samples[i] for i in rows], self.classes)
+        part._parent = (self, list(rows))
+        return part
 
     @property
     def class_to_idx(self) -> dict[str, int]:

@@ -301,10 +301,12 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: _RgbWriter, thread
         frames: Iterator[av.VideoFrame] | None = None
         position = -1  # index of the last frame the decoder returned
         cursor = 0
+        sought = -1  # the keyframe last sought: a seek that fell back to the start decodes on from there
         while cursor < len(needed):
             key = keyframe_before(needed[cursor])
             if frames is None or position < keyframes[key] - 1:
                 frames, position = _seek(container, stream, info, key, name, keep_pts)
+                sought = key
             for frame in frames:
                 position = name(frame, position)
                 if position in wanted and position not in done:
@@ -319,7 +321,8 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: _RgbWriter, thread
                         f"{info.path}: frame {needed[cursor]} was not produced by the decoder "
                         "(broken timestamps). Re-encode the file or remove it from the split."
                     )
-                if keyframes[keyframe_before(needed[cursor])] > position + 1:
+                ahead = keyframe_before(needed[cursor])
+                if keyframes[ahead] > position + 1 and ahead != sought:
                     break  # seeking forward is cheaper than decoding through the gap
             else:
                 missing = [i for i in needed if i not in done]
@@ -388,14 +391,21 @@ def _decoded(container, stream, info: VideoInfo, keep_pts: set[int] | None = Non
             codec.skip_frame = "DEFAULT"
 
 
-def count_decoded_frames(info: VideoInfo) -> tuple[int, str | None]:
-    """How many frames a full sequential decode yields, and the error that stopped it early (if any)."""
+def count_decoded_frames(info: VideoInfo, from_keyframe: int = 0) -> tuple[int, str | None]:
+    """How many frames a full sequential decode yields, and the error that stopped it early (if any).
+    ``from_keyframe``: decode only from keyframe number ``from_keyframe`` (after a seek, as reading does)
+    and count the frames before it as the probe names them."""
     count = 0
     try:
         with av.open(info.path) as container:
             stream = container.streams.video[0]
             stream.thread_count = 1
-            for _ in _decoded(container, stream, info):
+            if from_keyframe:
+                frames, count = _seek(container, stream, info, from_keyframe, _FrameNamer(info), None)
+                count += 1
+            else:
+                frames = _decoded(container, stream, info)
+            for _ in frames:
                 count += 1
     except av.FFmpegError as exc:
         return count, f"decoding stopped: {exc}"
