@@ -77,5 +77,6 @@ def test_a_sweep_prints_status_lines_not_lightning_noise(tmp_path, synthetic_cac
     for noise in ("Tip:", "litlogger", "litmodels", "but have no `validation_step`", "`on_after_batch_transfer`",
                   "LeafSpec", "smaller than the logging interval"):
         assert noise not in output, noise
-    # a trainer per stage, but each of Lightning's information lines once
-    assert output.count("GPU available:") == 1 and output.count("Seed set to 0") == 1, output[-3000:]
+    # Lightning's information lines say what we chose on purpose: none of them reaches the screen
+    for notice in ("GPU available:", "TPU available:", "Seed set to", "`Trainer.fit` stopped"):
+        assert notice not in output, notice

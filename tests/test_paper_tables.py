@@ -3,6 +3,9 @@ browser in test_leaderboard_page.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import yaml
 
 from vssl_bench.records import write_record
@@ -44,3 +47,39 @@ def test_model_index_lists_papers_and_models_with_their_results(tmp_path):
     assert result["Metrics"] == {"Top-1 Accuracy": 61.0} and ours["Metadata"]["Seeds"] == 2  # metadata, not a metric
     reported = next(m for m in index["Models"] if m["Name"] == "PRP (C3D, UCF101) [reported, paper]")
     assert any(r["Metrics"].get("Top-1 Accuracy") == 69.1 for r in reported["Results"])
+
+
+def _validator_errors(data: dict, folder) -> list[str]:
+    """What the model-index package's own checker says of ``data`` written as ``model-index.yml``."""
+    from modelindex import load
+
+    path = folder / "model-index.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load(str(path)).check(silent=True)
+
+
+def test_the_committed_and_a_generated_model_index_pass_the_packages_validator(tmp_path):
+    from modelindex import load
+
+    committed = Path(__file__).resolve().parents[1] / "results" / "model-index.yml"
+    assert load(str(committed)).check(silent=True) == []
+    _records(tmp_path)
+    generated = write_leaderboard(tmp_path)["model_index"]
+    assert load(str(generated)).check(silent=True) == []
+
+
+@pytest.mark.parametrize("damage, complaint", [
+    (lambda model: model.pop("Name"), "Name"),
+    (lambda model: model["Results"][0].pop("Task"), "Task"),
+    (lambda model: model["Results"][0].pop("Dataset"), "Dataset"),
+    (lambda model: model["Results"][0].update(Metrics="61.0"), "Metrics"),
+    (lambda model: model.update({"In Collection": "PRP-v2"}), "collection"),
+])
+def test_a_broken_model_index_is_rejected_by_the_validator(tmp_path, damage, complaint):
+    """The check above can fail: the same validator rejects a copy with one field broken."""
+    _records(tmp_path)
+    data = yaml.safe_load(write_leaderboard(tmp_path)["model_index"].read_text())
+    assert _validator_errors(data, tmp_path) == []
+    damage(data["Models"][0])
+    errors = _validator_errors(data, tmp_path)
+    assert errors and complaint in " ".join(errors), errors

@@ -17,7 +17,7 @@ def test_layout_is_read_by_the_ucf101_reader(synthetic_root):
     assert (len(train), len(test)) == (4 * (spec.groups - spec.test_groups) * per_class, 4 * spec.test_groups * per_class)
     assert (synthetic_root / "ucfTrainTestlist" / "classInd.txt").read_bytes().endswith(b"\r\n")
     info = probe(train.samples[0][0])
-    assert (info.num_frames, info.height, info.width, round(info.fps)) == (64, 40, 50, 25)
+    assert (info.num_frames, info.height, info.width, round(info.fps)) == (spec.num_frames, 40, 50, 25)
 
 
 def test_rendering_is_deterministic_and_videos_differ():

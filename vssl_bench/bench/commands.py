@@ -20,7 +20,7 @@ from vssl_bench.bench.trainer import RunContext, TrainerOptions
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import backbone_state, read_checkpoint
 from vssl_bench.evaluation.official_weights import PREFIXES, to_official
-from vssl_bench.report.leaderboard import write_leaderboard
+from vssl_bench.report.leaderboard import quick_summary, write_leaderboard
 from vssl_bench.report.summary import pretrain_summary, summarize
 
 
@@ -56,6 +56,8 @@ def run(grid: str = "all", scale: str = "quick", data_root: str | None = None, r
     if not dry_run and ranks.is_main():  # under DDP every rank runs the command; rank 0 writes the tables
         out = write_leaderboard(results)
         print("leaderboard: " + ", ".join(str(p) for p in out.values()))
+        if scale == "quick":
+            print(quick_summary(results))
     if failed:
         sys.exit(1)
 

@@ -103,37 +103,25 @@ LIGHTNING_NOISE = (
 )
 
 
-class _LightningInfo(logging.Filter):
-    """Drops Lightning's product tips, and repeats of its information lines: a sweep builds a trainer
-    per stage, and "GPU available: ...", "Seed set to 0" or "`Trainer.fit` stopped" once each is
-    enough. Warnings always pass."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: set[str] = set()
+class _WarningsOnly(logging.Filter):
+    """Lets Lightning's warnings through and drops its information lines ("GPU available: False",
+    "Seed set to 0", "`Trainer.fit` stopped", product tips): each says what this package chose on
+    purpose and none asks the user to act; the sweep's own status lines say what runs where. A GPU
+    present but unused still reaches the user: Lightning says it as a warning."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "Tip: For seamless cloud" in message:
-            return False
-        if record.levelno > logging.INFO:
-            return True
-        if message in self.seen:
-            return False
-        self.seen.add(message)
-        return True
+        return record.levelno > logging.INFO
 
 
 def quiet_lightning() -> None:
-    """Drop Lightning's product tips, repeated information lines and the notices above; every
-    warning stays."""
+    """Silence Lightning's information lines and the notices above; every other warning stays."""
     for pattern in LIGHTNING_NOISE:
         warnings.filterwarnings("ignore", message=pattern)
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero",
                  "lightning_fabric.utilities.seed"):
         log_ = logging.getLogger(name)
-        if not any(isinstance(f, _LightningInfo) for f in log_.filters):
-            log_.addFilter(_LightningInfo())
+        if not any(isinstance(f, _WarningsOnly) for f in log_.filters):
+            log_.addFilter(_WarningsOnly())
 
 
 def resolve_precision(requested: str | None, ctx: RunContext) -> str:

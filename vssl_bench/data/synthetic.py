@@ -47,7 +47,7 @@ class SyntheticSpec:
     groups: int = 14  # UCF101-style groups gXX; the first ``test_groups`` are the test split
     clips_per_group: int = 12
     test_groups: int = 8
-    num_frames: int = 64
+    num_frames: int = 72  # PRP at rate 8 asks for 8 x 8 + 1 frames (the official loader reads one more)
     height: int = 40
     width: int = 50
     fps: int = 25

@@ -49,8 +49,10 @@ class ASCNet(PretextMethod):
         return TwoSpeedSampler(self.hparams.clip_len, self.hparams.speed_ratio, same_speed_key=False)
 
     def chance_levels(self, per_device_batch: int) -> dict[str, float]:
-        """Appearance match: the partner clip among the device's 2 x batch clips."""
-        return {"acc/appearance_match": 1 / (2 * per_device_batch)}
+        """Appearance match: the partner clip among the device's 2 x batch clips. Speed match: a clip
+        of the same speed among the 2 x batch - 1 others, of which batch - 1 share its speed."""
+        b = per_device_batch
+        return {"acc/appearance_match": 1 / (2 * b), "acc/speed_match": (b - 1) / (2 * b - 1)}
 
     def pretext_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         hp = self.hparams
@@ -73,14 +75,21 @@ class ASCNet(PretextMethod):
         loss_a = normalized_l2(pred_a, swapped).mean()
         loss_m, matched = self._speed_consistency(pred_m, t_a, speeds, videos)
         self.bank.enqueue(torch.cat([t_a, t_m], 1).to(self.bank.features.dtype), torch.stack([speeds, videos], 1))
-        with torch.no_grad():  # instance discrimination accuracy of the appearance prediction
+        with torch.no_grad():
+            # ACP: does each clip's appearance prediction pick its partner among the batch's targets?
             sim = torch.nn.functional.normalize(pred_a.float(), dim=1) @ swapped.T
             acc = (sim.argmax(1) == torch.arange(2 * b, device=sim.device)).float().mean()
+            # SCP: is the target speed embedding nearest to each clip's speed prediction (itself left
+            # out) one of the same speed? What the speed head has learnt, beside its loss.
+            sim_m = torch.nn.functional.normalize(pred_m.float(), dim=1) @ t_m.T
+            sim_m.fill_diagonal_(float("-inf"))
+            speed_acc = (speeds[sim_m.argmax(1)] == speeds).float().mean()
         return {
             "loss": hp.weight_a * loss_a + hp.weight_m * loss_m,
             "loss/appearance": loss_a.detach(),
             "loss/speed": loss_m.detach(),
             "acc/appearance_match": acc,
+            "acc/speed_match": speed_acc,
             "scp/matched_fraction": matched,
         }
 

@@ -116,7 +116,8 @@ def quick_context(records: list[dict[str, Any]]) -> str:
 
 # --- pretext accuracies ------------------------------------------------------------------------------
 PRETEXT_NAMES = {"acc/pace": "pace (1 of 4)", "acc/rate": "playback rate", "acc/rsp": "relative speed ranking",
-                 "acc/avid": "instance discrimination (A-VID)", "acc/appearance_match": "appearance match"}
+                 "acc/avid": "instance discrimination (A-VID)", "acc/appearance_match": "appearance match",
+                 "acc/speed_match": "speed match"}
 
 
 def pretext_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
