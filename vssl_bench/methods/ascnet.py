@@ -50,9 +50,8 @@ class ASCNet(PretextMethod):
 
     def chance_levels(self, per_device_batch: int) -> dict[str, float]:
         """Appearance match: the partner clip among the device's 2 x batch clips. Speed match: a clip
-        of the same speed among the 2 x batch - 1 others, of which batch - 1 share its speed."""
-        b = per_device_batch
-        return {"acc/appearance_match": 1 / (2 * b), "acc/speed_match": (b - 1) / (2 * b - 1)}
+        of the same speed among the other videos' 2 x (batch - 1) clips, half of which share its speed."""
+        return {"acc/appearance_match": 1 / (2 * per_device_batch), "acc/speed_match": 0.5}
 
     def pretext_step(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         hp = self.hparams
@@ -79,10 +78,11 @@ class ASCNet(PretextMethod):
             # ACP: does each clip's appearance prediction pick its partner among the batch's targets?
             sim = torch.nn.functional.normalize(pred_a.float(), dim=1) @ swapped.T
             acc = (sim.argmax(1) == torch.arange(2 * b, device=sim.device)).float().mean()
-            # SCP: is the target speed embedding nearest to each clip's speed prediction (itself left
-            # out) one of the same speed? What the speed head has learnt, beside its loss.
+            # SCP: among the target speed embeddings of the batch's *other* videos, is the one nearest
+            # to each clip's speed prediction of the same speed? What the speed head has learnt,
+            # beside its loss (its own video's clips are left out: they would match by appearance).
             sim_m = torch.nn.functional.normalize(pred_m.float(), dim=1) @ t_m.T
-            sim_m.fill_diagonal_(float("-inf"))
+            sim_m = sim_m.masked_fill(videos[:, None] == videos[None, :], float("-inf"))
             speed_acc = (speeds[sim_m.argmax(1)] == speeds).float().mean()
         return {
             "loss": hp.weight_a * loss_a + hp.weight_m * loss_m,
