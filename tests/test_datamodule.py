@@ -7,6 +7,7 @@ from torch.utils.data import default_collate
 
 from vssl_bench.data.datamodule import ClipDataset, SkippedVideos, VideoDataModule
 from vssl_bench.data.datasets import Synthetic, VideoIndex
+from vssl_bench.data.synthetic import SyntheticSpec
 from vssl_bench.data.decode import read_frames
 from vssl_bench.data.sampling import EvenClipsSampler, RandomClipSampler, even_starts, strided_clip
 from vssl_bench.errors import ConfigError
@@ -29,7 +30,7 @@ def test_pretrain_batch_follows_the_contract_and_union_decode_is_exact(synthetic
     assert batch["targets"]["speed"].tolist() == [1, 1, 1]
     dataset = dm.train_dataloader().dataset
     item = dataset.load(5, np.random.default_rng(3))
-    clips, _ = TwoClipSampler()(64, np.random.default_rng(3))
+    clips, _ = TwoClipSampler()(SyntheticSpec().num_frames, np.random.default_rng(3))
     for k, clip in enumerate(clips):
         assert torch.equal(item["video"][k], read_frames(dataset.index.samples[5][0], clip, (32, 40)))
 
