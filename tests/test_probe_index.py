@@ -270,3 +270,31 @@ def test_a_full_verdict_answers_a_fast_check_but_not_the_reverse(clips, tmp_path
                          progress=False).cached == 0
     assert check_dataset("kinetics400", str(root), subsets=["train"], workers=1, mode="fast",
                          progress=False).cached == len(paths)
+
+
+def _ddp_launch(root: Path, cache: Path, out: Path) -> list[list[str]]:
+    import subprocess
+    import sys
+
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("LOCAL_RANK", None)
+    script = Path(__file__).with_name("ddp_index_run.py")
+    proc = subprocess.run([sys.executable, str(script), str(root), str(cache), str(out)], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [[line for line in (out / f"probes{r}.txt").read_text().splitlines() if line] for r in (0, 1)]
+
+
+def test_a_two_rank_ddp_launch_probes_each_video_once_and_a_relaunch_not_at_all(clips, tmp_path):
+    """Through Lightning's own DDP launch (rank 1 a new process running the whole script), not hand-made
+    processes: the ranks of a pretraining stage share one build, and the next stage (or requeue) reads it."""
+    paths = _tree(tmp_path / "k400", clips)
+    cache = tmp_path / "cache"
+    first = _ddp_launch(tmp_path / "k400", cache, tmp_path / "first")
+    assert sorted(first[0] + first[1]) == sorted(os.path.realpath(p) for p in paths) or \
+        sorted(first[0] + first[1]) == sorted(paths)  # each video once, in one rank or the other
+    assert sorted(map(len, first)) == [0, len(paths)]
+    assert len(list(cache.glob(f"*{probe_index.SUFFIX}"))) == 1
+    again = _ddp_launch(tmp_path / "k400", cache, tmp_path / "again")
+    assert again == [[], []]
