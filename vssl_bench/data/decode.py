@@ -85,11 +85,16 @@ _PROBE_CACHE: OrderedDict[tuple[str, int, float], VideoInfo] = OrderedDict()
 _PROBE_CACHE_SIZE = 8192
 
 
-def _open(path: str, demuxer: str | None = None) -> av.container.InputContainer:
+# A probe needs only what the container says: without this, opening a file decodes its first frames
+# to learn the pixel format (a third of a Kinetics clip's probe, ~1 of 3 CPU-ms)
+_HEADERS_ONLY = [{"skip_frame": "all"}]
+
+
+def _open(path: str, demuxer: str | None = None, headers_only: bool = False) -> av.container.InputContainer:
     if not os.path.isfile(path):
         raise VideoDecodeError(f"video file not found: {path}")
     try:
-        container = av.open(path, mode="r", format=demuxer)
+        container = av.open(path, mode="r", format=demuxer, stream_options=_HEADERS_ONLY if headers_only else None)
     except av.FFmpegError as exc:
         raise VideoDecodeError(
             f"cannot open video {path}: {exc}. The file is corrupt or not a video; re-encode or remove it."
@@ -112,7 +117,10 @@ def probe(path: str) -> VideoInfo:
     if cached is not None:
         _PROBE_CACHE.move_to_end(key)
         return cached
-    container = _open(path)
+    container = _open(path, headers_only=True)
+    if not (container.streams.video[0].codec_context.width and container.streams.video[0].codec_context.height):
+        container.close()  # a codec whose frame size is known only by decoding
+        container = _open(path)
     try:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
