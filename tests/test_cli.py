@@ -80,3 +80,5 @@ def test_a_sweep_prints_status_lines_not_lightning_noise(tmp_path, synthetic_cac
     # Lightning's information lines say what we chose on purpose: none of them reaches the screen
     for notice in ("GPU available:", "TPU available:", "Seed set to", "`Trainer.fit` stopped"):
         assert notice not in output, notice
+    # nor our own information lines: a sweep of one job at a time runs its cells in this process
+    assert not [line for line in output.splitlines() if line.startswith("INFO ")]

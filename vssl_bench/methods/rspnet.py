@@ -105,7 +105,8 @@ class RSPNet(PretextMethod):
                                                  "groups normalised separately")
         if self.protocol_notes["shuffle_bn"] not in _told:
             _told.add(self.protocol_notes["shuffle_bn"])
-            log.info("RSPNet shuffling BN: %s", self.protocol_notes["shuffle_bn"])
+            # the record keeps it (protocol_notes); the screen of a sweep run in one process does not
+            log.debug("RSPNet shuffling BN: %s", self.protocol_notes["shuffle_bn"])
 
     def _keys(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         def encoder(x: torch.Tensor) -> torch.Tensor:
