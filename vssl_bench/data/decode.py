@@ -43,19 +43,21 @@ import itertools
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import av
 import numpy as np
 import torch
 from av.bitstream import BitStreamFilterContext
-from av.video.reformatter import Interpolation, VideoReformatter
+from av.video.reformatter import ColorRange, Interpolation, VideoReformatter
 
 from vssl_bench.data import mpeg4
 from vssl_bench.errors import VideoDecodeError
 
 Size = int | tuple[int, int] | None
+Pixels = Literal["rgb24", "yuv420p"]
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ def read_frames(
     size: Size = None,
     threads: int = 1,
     info: VideoInfo | None = None,
+    pixels: Pixels = "rgb24",
 ) -> torch.Tensor:
     """Decode the frames at ``indices`` (0-based, any order, repeats allowed) as uint8 ``(T, H, W, 3)`` RGB.
 
@@ -229,11 +232,29 @@ def read_frames(
     ``(H, W)`` resizes to exactly that. ``threads`` is the decoder's own thread count: 1 in data-loader
     workers that already fill every core; more (frame and slice threading) where a worker has cores
     to spare. ``info``: the video's probe, if the caller keeps it (otherwise ``path`` is probed).
+
+    ``pixels="yuv420p"`` returns the decoder's own 4:2:0 planes instead, uint8 ``(T, H * 3 // 2, W)``
+    at the stored size (I420 order: the Y plane, then U, then V, each frame one contiguous block; see
+    :func:`yuv420_planes`): no colour conversion or resizing on this thread, half the bytes of RGB.
+    :func:`vssl_bench.data.transforms.yuv420_to_rgb` converts and resizes them, on the device or here.
+    ``size`` must then be ``None`` or the stored size, and the stored size even (as transcoded files are).
     """
     info = probe(path) if info is None else info
     wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
-    out_h, out_w = output_size(info.width, info.height, size)
-    out = np.empty((wanted.size, out_h, out_w, 3), dtype=np.uint8)
+    if pixels == "yuv420p":
+        if size is not None and output_size(info.width, info.height, size) != (info.height, info.width):
+            raise ValueError(f"pixels='yuv420p' returns the stored {info.height}x{info.width} frames of {path}: "
+                             "resize after the conversion (transforms.yuv420_to_rgb(..., size=)), not here")
+        if info.width % 2 or info.height % 2:
+            raise ValueError(f"{path} is {info.width}x{info.height}: 4:2:0 planes need an even size; "
+                             "transcode it (vssl-bench data transcode) or read RGB")
+        out_h, out_w = info.height, info.width
+        out = np.empty((wanted.size, out_h * 3 // 2, out_w), dtype=np.uint8)
+    elif pixels == "rgb24":
+        out_h, out_w = output_size(info.width, info.height, size)
+        out = np.empty((wanted.size, out_h, out_w, 3), dtype=np.uint8)
+    else:
+        raise ValueError(f"pixels={pixels!r}: use 'rgb24' or 'yuv420p'")
     if wanted.size == 0:
         return torch.from_numpy(out)
     if wanted.min() < 0 or wanted.max() >= info.num_frames:
@@ -242,7 +263,8 @@ def read_frames(
         )
     unique, first_slot = np.unique(wanted, return_index=True)
     slots = {int(i): int(s) for i, s in zip(unique.tolist(), first_slot.tolist())}
-    _decode_sorted(info, unique.tolist(), _RgbWriter(out, slots, out_h, out_w), threads)
+    writer = _RgbWriter if pixels == "rgb24" else _YuvWriter
+    _decode_sorted(info, unique.tolist(), writer(out, slots, out_h, out_w), threads)
     for slot, idx in enumerate(wanted.tolist()):  # repeats: copy the first slot that holds the frame
         if slots[idx] != slot:
             out[slot] = out[slots[idx]]
@@ -287,7 +309,54 @@ class _RgbWriter:
         self.out[self.slots[index]] = rows[:, : self.out_w * 3].reshape(self.out_h, self.out_w, 3)
 
 
-def _decode_sorted(info: VideoInfo, needed: list[int], write: _RgbWriter, threads: int) -> None:
+def yuv420_planes(frames: torch.Tensor | np.ndarray, height: int, width: int):
+    """Views of the Y ``(..., H, W)``, U and V ``(..., H/2, W/2)`` planes of ``read_frames(...,
+    pixels="yuv420p")`` frames ``(..., H * 3 // 2, W)`` (no copy)."""
+    flat = frames.reshape(*frames.shape[:-2], -1)
+    luma, chroma = height * width, (height // 2) * (width // 2)
+    y = flat[..., :luma].reshape(*frames.shape[:-2], height, width)
+    u = flat[..., luma:luma + chroma].reshape(*frames.shape[:-2], height // 2, width // 2)
+    v = flat[..., luma + chroma:].reshape(*frames.shape[:-2], height // 2, width // 2)
+    return y, u, v
+
+
+class _YuvWriter:
+    """Copies a decoded frame's three 4:2:0 planes into its slot of the output array (one copy per plane:
+    the decoder's rows are padded to its alignment). A decoder whose frames are not 8-bit limited-range
+    4:2:0 (4:2:2, 10 bits, JPEG's full range) is converted to it by ``swscale``, on this thread."""
+
+    def __init__(self, out: np.ndarray, slots: dict[int, int], out_h: int, out_w: int) -> None:
+        self.out, self.slots, self.out_h, self.out_w = out, slots, out_h, out_w
+        self.convert = VideoReformatter()
+
+    def __call__(self, index: int, frame: av.VideoFrame) -> None:
+        if frame.format.name != "yuv420p" or frame.color_range == ColorRange.JPEG:
+            frame = self.convert.reformat(frame, format="yuv420p", interpolation=Interpolation.BILINEAR,
+                                          src_color_range=frame.color_range, dst_color_range=ColorRange.MPEG,
+                                          threads=1)
+        slot = self.slots[index]
+        h, w = self.out_h, self.out_w
+        for plane, dst, rows, cols in zip(frame.planes, yuv420_planes(self.out[slot], h, w),
+                                          (h, h // 2, h // 2), (w, w // 2, w // 2)):
+            dst[...] = np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:, :cols]
+
+
+# Reading an all-intra stream passes over unwanted frames by demultiplexing their packets without
+# decoding them (~2 us a packet) up to this many frames; a longer gap is a seek (~15 us with its first packet)
+INTRA_SKIP_LIMIT = 8
+# benchmarks/cores_per_gpu.py turns this off to measure what it saves (all-intra files are then read
+# as any other: a seek per gap)
+SKIP_INTRA_PACKETS = True
+
+
+def intra_only(info: VideoInfo) -> bool:
+    """Every frame a keyframe and named by timestamp (``vssl-bench data transcode --profile intra``): any
+    frame decodes from its own packet alone, so a read decodes exactly the wanted frames."""
+    return not info.by_position and info.keyframes.size == info.num_frames
+
+
+def _decode_sorted(info: VideoInfo, needed: list[int], write: Callable[[int, av.VideoFrame], None],
+                   threads: int) -> None:
     """Decode the ascending frame indices ``needed``; one seek per run of frames sharing a keyframe span."""
     name = _FrameNamer(info)
     keyframes = info.keyframes.tolist()
@@ -296,6 +365,9 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: _RgbWriter, thread
     # Frames named by timestamp may skip what nothing needs: a non-reference frame whose timestamp is
     # not wanted is never decoded (FFmpeg's skip_frame=NONREF, set packet by packet), which is exact.
     keep_pts = None if info.by_position else {int(info.pts[i]) for i in needed}
+    # All-intra: an unwanted frame is not even handed to the decoder (no frame refers to it), and short
+    # gaps are read through rather than sought over
+    intra = SKIP_INTRA_PACKETS and intra_only(info)
 
     def keyframe_before(index: int) -> int:
         return bisect.bisect_right(keyframes, index) - 1
@@ -313,7 +385,7 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: _RgbWriter, thread
         while cursor < len(needed):
             key = keyframe_before(needed[cursor])
             if frames is None or position < keyframes[key] - 1:
-                frames, position = _seek(container, stream, info, key, name, keep_pts)
+                frames, position = _seek(container, stream, info, key, name, keep_pts, intra)
                 sought = key
             for frame in frames:
                 position = name(frame, position)
@@ -329,6 +401,10 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: _RgbWriter, thread
                         f"{info.path}: frame {needed[cursor]} was not produced by the decoder "
                         "(broken timestamps). Re-encode the file or remove it from the split."
                     )
+                if intra:
+                    if needed[cursor] - position > INTRA_SKIP_LIMIT:
+                        break  # a seek is cheaper than demultiplexing the gap
+                    continue
                 ahead = keyframe_before(needed[cursor])
                 if keyframes[ahead] > position + 1 and ahead != sought:
                     break  # seeking forward is cheaper than decoding through the gap
@@ -368,14 +444,16 @@ class _FrameNamer:
         return None
 
 
-def _decoded(container, stream, info: VideoInfo, keep_pts: set[int] | None = None) -> Iterator[av.VideoFrame]:
+def _decoded(container, stream, info: VideoInfo, keep_pts: set[int] | None = None,
+             intra: bool = False) -> Iterator[av.VideoFrame]:
     """The decoder's frames from the demuxer's current position.
 
     Packed-B-frame streams go through FFmpeg's ``mpeg4_unpack_bframes`` filter: the decoder unpacks
     such streams itself only while it remembers the DivX user data that announces them, which it
     forgets at a seek; the filter makes every packet an ordinary one-VOP packet. With ``keep_pts``,
     packets whose timestamp is not in it are decoded with ``skip_frame=NONREF``, so a non-reference
-    frame that nobody asked for costs no decoding.
+    frame that nobody asked for costs no decoding; with ``intra`` (an all-intra stream) they are not
+    decoded at all.
     """
     codec = stream.codec_context
     unpack = BitStreamFilterContext("mpeg4_unpack_bframes", stream) if info.packed_bframes else None
@@ -383,6 +461,10 @@ def _decoded(container, stream, info: VideoInfo, keep_pts: set[int] | None = Non
         for packet in container.demux(stream):
             if not packet.size:
                 break  # end of stream: flushed below
+            if intra:
+                if packet.pts is None or int(packet.pts) in keep_pts:
+                    yield from codec.decode(packet)
+                continue
             if keep_pts is not None:
                 codec.skip_frame = "DEFAULT" if packet.pts is None or int(packet.pts) in keep_pts else "NONREF"
             if unpack is None:
@@ -420,12 +502,13 @@ def count_decoded_frames(info: VideoInfo, from_keyframe: int = 0) -> tuple[int, 
     return count, None
 
 
-def _seek(container, stream, info: VideoInfo, key: int, name: _FrameNamer, keep_pts: set[int] | None):
+def _seek(container, stream, info: VideoInfo, key: int, name: _FrameNamer, keep_pts: set[int] | None,
+          intra: bool = False):
     """Seek to keyframe number ``key``; return (frame iterator, index of the frame before the first)."""
     target = int(info.keyframes[key])
     for start in (key, 0):  # if the demuxer lands elsewhere, decode from the very start
         container.seek(int(info.seek_pts[start]), stream=stream, backward=True, any_frame=False)
-        frames = _decoded(container, stream, info, keep_pts)
+        frames = _decoded(container, stream, info, keep_pts, intra and start == key)
         first = next(frames, None)
         if first is None:
             raise VideoDecodeError(f"{info.path}: no frame decodes after frame {target}; the file is corrupt.")

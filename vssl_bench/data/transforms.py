@@ -23,9 +23,11 @@ import random
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
+from vssl_bench.data.decode import Size, output_size, yuv420_planes
 from vssl_bench.errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -218,3 +220,61 @@ def _rotate_hue(x: torch.Tensor, angle: torch.Tensor, to_yiq: torch.Tensor, to_r
     yiq = torch.cat([yiq[..., 0:1, :, :], cos * i - sin * q, sin * i + cos * q], dim=-3)
     rgb = torch.einsum("ij,...jhw->...ihw", to_rgb.to(x.dtype), yiq)
     return rgb.clamp(0, 1)
+
+
+def _yuv_to_rgb_matrix() -> tuple[tuple[float, float, float], ...]:
+    """BT.601 limited range (FFmpeg's default for untagged SD/transcoded video): rows give R, G, B from
+    ``(Y - 16, Cb - 128, Cr - 128)``."""
+    kr, kb = _GRAY[0], _GRAY[2]
+    kg = 1 - kr - kb
+    ys, cs = 255 / 219, 255 / 224
+    return ((ys, 0.0, cs * 2 * (1 - kr)),
+            (ys, -cs * 2 * (1 - kb) * kb / kg, -cs * 2 * (1 - kr) * kr / kg),
+            (ys, cs * 2 * (1 - kb), 0.0))
+
+
+_YUV_TO_RGB = _yuv_to_rgb_matrix()
+
+
+def _chroma_grid(height: int, width: int, out_h: int, out_w: int, device: torch.device) -> torch.Tensor:
+    """``grid_sample`` coordinates of each output pixel's centre in the half-resolution chroma planes, with
+    H.264's and MPEG-2's default chroma siting: a chroma sample sits on its even luma column ("left")
+    and halfway between its two luma rows."""
+    xs = (torch.arange(out_w, device=device, dtype=torch.float32) + 0.5) * (width / out_w)  # in luma pixels
+    ys = (torch.arange(out_h, device=device, dtype=torch.float32) + 0.5) * (height / out_h)
+    # chroma sample k is centred on luma x = 2k + 0.5 and y = 2k + 1; grid_sample's -1..1 spans the
+    # samples' outer edges (align_corners=False), i.e. sample k at (k + 0.5) / (size / 2) * 2 - 1
+    gx = (xs + 0.5) / width * 2 - 1
+    gy = ys / height * 2 - 1
+    grid_y, grid_x = torch.meshgrid(gy, gx, indexing="ij")
+    return torch.stack([grid_x, grid_y], -1)
+
+
+@torch.no_grad()
+def yuv420_to_rgb(frames: torch.Tensor, size: Size = None) -> torch.Tensor:
+    """uint8 4:2:0 frames ``(..., H * 3 // 2, W)`` as ``read_frames(..., pixels="yuv420p")`` gives them ->
+    uint8 RGB ``(..., H', W', 3)`` at ``size`` (``None``: the stored size; an int: the short side; a pair:
+    exact), on the frames' device: the conversion and resizing that the loader's CPU does for
+    ``pixels="rgb24"``, done where the batch is.
+
+    Each plane is resampled bilinearly straight to the output size (the chroma from its half resolution,
+    sited as H.264 sites it), then BT.601 limited-range YUV is mapped to RGB. When resizing, this gives
+    ``swscale``'s pixels (``read_frames(..., size=)``) to within one level; at the stored size
+    ``swscale`` repeats each chroma sample instead of interpolating, so colour edges differ there.
+    """
+    *lead, rows, width = frames.shape
+    height = rows * 2 // 3
+    out_h, out_w = output_size(width, height, size)
+    y, u, v = yuv420_planes(frames, height, width)
+    n = math.prod(lead)
+    luma = y.reshape(n, 1, height, width).float()
+    chroma = torch.stack([u.reshape(n, height // 2, width // 2), v.reshape(n, height // 2, width // 2)], 1).float()
+    if (out_h, out_w) != (height, width):
+        luma = F.interpolate(luma, size=(out_h, out_w), mode="bilinear", align_corners=False)
+    grid = _chroma_grid(height, width, out_h, out_w, frames.device).expand(n, out_h, out_w, 2)
+    chroma = F.grid_sample(chroma, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    (scale, _, r_cr), (_, g_cb, g_cr), (_, b_cb, _) = _YUV_TO_RGB  # python scalars: nothing copied to the device
+    luma = (luma - 16) * scale
+    cb, cr = chroma[:, :1] - 128, chroma[:, 1:] - 128
+    rgb = torch.cat([luma + r_cr * cr, luma + g_cb * cb + g_cr * cr, luma + b_cb * cb], 1)
+    return rgb.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).reshape(*lead, out_h, out_w, 3)
