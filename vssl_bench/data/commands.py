@@ -7,7 +7,7 @@ from pathlib import Path
 from vssl_bench.data.check import Mode, check_dataset, write_report
 from vssl_bench.data.preview import contact_sheet
 from vssl_bench.data.synthetic import SyntheticSpec, generate
-from vssl_bench.data.transcode import transcode_tree
+from vssl_bench.data.transcode import DEFAULT_PROFILE, ProfileName, transcode_tree
 
 
 def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 14, clips_per_group: int = 12,
@@ -35,18 +35,23 @@ def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 14,
     return str(root)
 
 
-def transcode(src: str, dst: str, short_side: int = 128, keyframe_interval: int = 16, workers: int | None = None) -> str:
-    """Rewrite a dataset for fast loading: every video at short side ``short_side`` with a keyframe every
-    ``keyframe_interval`` frames, same relative paths and frame counts, other files copied. Resumable.
+def transcode(src: str, dst: str, profile: ProfileName = DEFAULT_PROFILE, short_side: int = 128,
+              keyframe_interval: int | None = None, workers: int | None = None) -> str:
+    """Rewrite a dataset for fast loading: every video at short side ``short_side``, coded as ``profile``
+    says, same relative paths and frame counts, other files copied. Resumable.
 
     Args:
         src: the dataset's root folder (e.g. UCF-101/ or kinetics400/).
         dst: the new root (point --data_root or the recipe at it instead).
+        profile: how the H.264 is coded (README, "Decoding supply"): ``fastdecode`` (the default: a
+            keyframe every 16 frames, no B-frames, x264 tune=fastdecode), ``intra`` (every frame a
+            keyframe: reads decode only the frames a sample uses; several times the bytes) or ``gop16``
+            (a keyframe every 16, x264's default coding: the smallest files, the earlier default).
         short_side: output short side in pixels (128 suits 128x171 / 112 crops).
-        keyframe_interval: frames between keyframes (small = cheap random access).
+        keyframe_interval: frames between keyframes, overriding the profile's (small = cheap random access).
         workers: parallel processes (default: every core).
     """
-    report = transcode_tree(src, dst, short_side, keyframe_interval, workers)
+    report = transcode_tree(src, dst, short_side, keyframe_interval, workers, profile=profile)
     print(report.summary())
     if report.failed:
         raise SystemExit(1)

@@ -8,6 +8,11 @@ frames per sampled one; at short side 128 with a keyframe every 16 frames a samp
 more than it uses. Frame counts are kept (every frame re-encoded, same rate), so samplers and
 temporal annotations mean the same frames.
 
+How the H.264 is coded is a named profile (:data:`PROFILES`, ``vssl-bench data transcode --profile``);
+every profile keeps the short side, the frame count and exact reads (``read_frames`` equals a
+sequential decode on each, ``tests/test_transcode.py``). ``benchmarks/cores_per_gpu.py`` measures what
+each costs a loader worker per sample, on disk and to transcode.
+
 Resumable: an output that exists, opens and has the source's frame count is kept; outputs are
 written under a temporary name and renamed when verified. A video that fails is reported and
 counted; the run goes on.
@@ -17,10 +22,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import typing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 
@@ -28,6 +35,37 @@ from vssl_bench.data.decode import probe
 from vssl_bench.errors import ConfigError, DatasetNotFoundError
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm", ".mov")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How a transcoded video is coded. ``keyframe_interval``: frames from one keyframe to the next (1:
+    every frame a keyframe); ``x264``: libx264 options beyond the shared ones (constant quality ``crf``,
+    preset veryfast, no B-frames, no scene-cut keyframes). MPEG-4 part 2 outputs (``.avi``) take the
+    keyframe interval only: that codec has no CABAC or deblocking to turn off."""
+
+    keyframe_interval: int
+    x264: dict[str, str]
+    purpose: str
+
+
+PROFILES: dict[str, Profile] = {
+    # the default first
+    "fastdecode": Profile(16, {"tune": "fastdecode"},
+                          "the default: a keyframe every 16 frames, no B-frames, and x264's tune=fastdecode "
+                          "(CAVLC instead of CABAC, no deblocking, no weighted prediction): each frame is "
+                          "cheaper to decode, so every method's reads are, at 5-10 % more bytes than gop16"),
+    "intra": Profile(1, {"tune": "fastdecode"},
+                     "every frame a keyframe (and fastdecode's coding): a read decodes exactly the frames a "
+                     "sample uses and nothing between, the cheapest reads of sparse clips on content whose "
+                     "predicted frames are costly; each frame is coded alone, several times gop16's bytes"),
+    "gop16": Profile(16, {},
+                     "the earlier default and the benchmarks' reference: a keyframe every 16 frames, no "
+                     "B-frames, x264's default coding (CABAC, deblocking): the smallest files"),
+}
+DEFAULT_PROFILE = next(iter(PROFILES))
+ProfileName = Literal["fastdecode", "intra", "gop16"]  # the command line's choices: PROFILES' names
+assert typing.get_args(ProfileName) == tuple(PROFILES)
 
 
 @dataclass
@@ -61,9 +99,14 @@ def _verified(src: Path, dst: Path) -> bool:
         return False
 
 
-def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interval: int = 16,
-                    quality: int = 23) -> None:
-    """Re-encode one video (``.avi`` as MPEG-4 part 2, anything else as H.264). Raises on failure."""
+def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interval: int | None = None,
+                    quality: int = 23, profile: str = DEFAULT_PROFILE) -> None:
+    """Re-encode one video (``.avi`` as MPEG-4 part 2, anything else as H.264) as ``profile`` codes it;
+    ``keyframe_interval`` overrides the profile's. Raises on failure."""
+    if profile not in PROFILES:
+        raise ConfigError(f"profile={profile!r}: use one of {', '.join(PROFILES)}")
+    spec = PROFILES[profile]
+    keyframe_interval = spec.keyframe_interval if keyframe_interval is None else keyframe_interval
     info = probe(str(src))
     width, height = target_size(info.width, info.height, short_side)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +122,7 @@ def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interv
             stream.codec_context.gop_size = keyframe_interval
             if codec == "libx264":
                 stream.options = {"crf": str(quality), "preset": "veryfast", "bf": "0",
-                                  "keyint_min": str(keyframe_interval), "sc_threshold": "0"}
+                                  "keyint_min": str(keyframe_interval), "sc_threshold": "0", **spec.x264}
             else:
                 stream.codec_context.qscale = max(1, min(31, quality // 6))
                 stream.codec_context.flags |= av.codec.context.Flags.qscale
@@ -96,18 +139,24 @@ def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interv
         tmp.unlink(missing_ok=True)
 
 
-def _job(args: tuple[str, str, int, int]) -> tuple[str, str | None]:
-    src, dst, short_side, keyframe_interval = args
+def _job(args: tuple[str, str, int, int | None, str]) -> tuple[str, str | None]:
+    src, dst, short_side, keyframe_interval, profile = args
     try:
-        transcode_video(Path(src), Path(dst), short_side, keyframe_interval)
+        transcode_video(Path(src), Path(dst), short_side, keyframe_interval, profile=profile)
         return src, None
     except Exception as exc:  # noqa: BLE001 - reported per file, the run goes on
         return src, f"{type(exc).__name__}: {exc}"
 
 
-def transcode_tree(src: str | Path, dst: str | Path, short_side: int = 128, keyframe_interval: int = 16,
-                   workers: int | None = None, progress: bool = True) -> TranscodeReport:
-    """Transcode every video under ``src`` into the same relative path under ``dst``; copy the rest."""
+def transcode_tree(src: str | Path, dst: str | Path, short_side: int = 128, keyframe_interval: int | None = None,
+                   workers: int | None = None, progress: bool = True,
+                   profile: str = DEFAULT_PROFILE) -> TranscodeReport:
+    """Transcode every video under ``src`` into the same relative path under ``dst`` as ``profile`` codes
+    it (``keyframe_interval`` overrides the profile's); copy the rest."""
+    if profile not in PROFILES:
+        raise ConfigError(f"profile={profile!r}: use one of {', '.join(PROFILES)}")
+    if keyframe_interval is None:
+        keyframe_interval = PROFILES[profile].keyframe_interval
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if not src.is_dir():
         raise DatasetNotFoundError(f"transcode source {src} is not a folder; pass the dataset's root folder.")
@@ -127,7 +176,7 @@ def transcode_tree(src: str | Path, dst: str | Path, short_side: int = 128, keyf
         elif _verified(path, out):
             report.kept += 1
         else:
-            jobs.append((str(path), str(out), short_side, keyframe_interval))
+            jobs.append((str(path), str(out), short_side, keyframe_interval, profile))
     if not jobs:
         return report
     from tqdm import tqdm
