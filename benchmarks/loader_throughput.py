@@ -95,7 +95,7 @@ def make_videos(folder: Path, kind: str, count: int) -> list[str]:
     if "from" in c:  # the source kind's files transcoded, as a user would (`data transcode`'s defaults)
         source = CONTAINERS[c["from"]]
         return kinetics_like_videos(folder, count, source["width"], source["height"], source["frames"],
-                                    source["gop"], short_side=128, keyframe_interval=16)
+                                    source["gop"], short_side=128)
     if c["ext"] == "mp4":
         return kinetics_like_videos(folder, count, c["width"], c["height"], c["frames"], c["gop"])
     spec = SyntheticSpec(num_frames=c["frames"], height=c["height"], width=c["width"])

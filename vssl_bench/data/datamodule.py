@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from vssl_bench.data.datasets import Missing, VideoIndex, build_index
-from vssl_bench.data.decode import VideoInfo, read_frames
+from vssl_bench.data.decode import Pixels, VideoInfo, read_frames
 from vssl_bench.data.sampling import (
     ClipSampler,
     EvenClipsSampler,
@@ -81,6 +81,10 @@ class ClipDataset(Dataset):
     Every video is probed once, when the dataset is made (``VideoIndex.probes``: small lists with
     ``probe_workers`` processes, large ones read from their persisted index in ``index_cache``, see
     :mod:`~vssl_bench.data.probe_index`), and read with that probe afterwards. ``repeat`` passes over the index make one epoch.
+
+    ``pixels="yuv420p"`` ships the decoder's 4:2:0 planes at the stored size (``read_frames``), leaving the
+    conversion to RGB and the resizing to ``frame_size`` to :func:`~vssl_bench.data.transforms.yuv420_to_rgb`
+    where the batch goes; a batch then needs videos of one stored size (the data module ships RGB).
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class ClipDataset(Dataset):
         probe_workers: int = 0,
         draws: torch.Tensor | None = None,
         index_cache: str | None = None,
+        pixels: Pixels = "rgb24",
     ) -> None:
         if len(index) == 0:
             raise ConfigError(f"{index!r} is empty: no videos to load. Check the root and the split files.")
@@ -104,6 +109,9 @@ class ClipDataset(Dataset):
         self.replace_failed, self.max_replacements = replace_failed, max_replacements
         self.decode_threads, self.seed, self.cache_frames = decode_threads, seed, cache_frames
         self.repeat = repeat
+        if pixels == "yuv420p" and cache_frames:
+            raise ConfigError("pixels='yuv420p' reads each sample's frames; the decoded-video cache holds RGB")
+        self.pixels = pixels
         self.draws = draws  # shared (rank, epoch) of the training draws, set before each epoch
         self.probes = index.probes(probe_workers, index_cache)
         self._long_enough: dict[int, np.ndarray] = {}  # frames needed -> rows with at least that many
@@ -157,7 +165,8 @@ class ClipDataset(Dataset):
         else:
             # each frame the clips share is decoded once and copied to its other places (a memcpy each);
             # gathering the clips from the decoded union with tensor indexing instead cost ~1.7 ms a sample
-            frames = read_frames(path, flat, self.frame_size, threads=self.decode_threads, info=info)
+            size = self.frame_size if self.pixels == "rgb24" else None  # 4:2:0 planes: at the stored size
+            frames = read_frames(path, flat, size, threads=self.decode_threads, info=info, pixels=self.pixels)
         video = frames.view(len(clips), len(clips[0]), *frames.shape[1:])
         return {
             "video": video,

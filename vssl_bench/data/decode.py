@@ -95,6 +95,7 @@ _HEADERS_ONLY = [{"skip_frame": "all"}]
 # frame, or with nothing decoded reads on; ~0.1 of a read's ~0.3 ms of opening). The decoder a read
 # uses is opened afterwards, with the default settings
 _READ_OPTIONS = {"probesize": "32", "fpsprobesize": "0"}
+LEAN_OPEN = True  # benchmarks/cores_per_gpu.py turns this off to measure what it saves
 
 
 def _open(path: str, demuxer: str | None = None, headers_only: bool = False,
@@ -102,8 +103,9 @@ def _open(path: str, demuxer: str | None = None, headers_only: bool = False,
     if not os.path.isfile(path):
         raise VideoDecodeError(f"video file not found: {path}")
     try:
-        container = av.open(path, mode="r", format=demuxer, options=_READ_OPTIONS if read else None,
-                            stream_options=_HEADERS_ONLY if headers_only or read else None)
+        lean = read and LEAN_OPEN
+        container = av.open(path, mode="r", format=demuxer, options=_READ_OPTIONS if lean else None,
+                            stream_options=_HEADERS_ONLY if headers_only or lean else None)
     except av.FFmpegError as exc:
         raise VideoDecodeError(
             f"cannot open video {path}: {exc}. The file is corrupt or not a video; re-encode or remove it."
