@@ -115,6 +115,7 @@ class ClipDataset(Dataset):
         self.draws = draws  # shared (rank, epoch) of the training draws, set before each epoch
         self.probes = index.probes(probe_workers, index_cache)
         self._long_enough: dict[int, np.ndarray] = {}  # frames needed -> rows with at least that many
+        self._last_info: tuple[int, VideoInfo | None] = (-1, None)
 
     def __len__(self) -> int:
         return len(self.index) * self.repeat
@@ -127,6 +128,12 @@ class ClipDataset(Dataset):
             return np.random.default_rng([int(torch.randint(0, 2**31 - 1, ()).item()), i])
         return np.random.default_rng([self.seed, i])  # evaluation: the same clips every time
 
+    def _info(self, row: int) -> VideoInfo:
+        """The probe of ``row``, kept for the next call: a sample asks for it to draw and again to read."""
+        if self._last_info[0] != row:
+            self._last_info = row, self.probes.info(row)
+        return self._last_info[1]
+
     def sample(self, row: int, rng: np.random.Generator) -> tuple[int, list[np.ndarray], dict[str, Any], int]:
         """``(row read, clips, targets, videos replaced)``. A draw the video is too short for is kept and
         put to another video, drawn uniformly among those long enough for it: the official PRP loader
@@ -134,7 +141,7 @@ class ClipDataset(Dataset):
         video with the same probability. With none long enough that loop never ends; we read the
         video wrapping around instead and say so once."""
         try:
-            return row, *self.sampler(self.probes.info(row).num_frames, rng), 0
+            return row, *self.sampler(self._info(row).num_frames, rng), 0
         except VideoTooShort as short:
             rows = self._long_enough.get(short.needed)
             if rows is None:
@@ -148,13 +155,13 @@ class ClipDataset(Dataset):
             if not rows.size:
                 return row, *short.wrapped, 0
             other = int(rows[rng.integers(len(rows))])
-            return other, *short.resample(self.probes.info(other).num_frames, rng), 1
+            return other, *short.resample(self._info(other).num_frames, rng), 1
 
     def load(self, i: int, rng: np.random.Generator) -> dict[str, Any]:
         row, clips, targets, too_short = self.sample(i % len(self.index), rng)
         i += row - i % len(self.index)  # the video read (the same pass over the index)
         path, label = self.index.samples[row]
-        info = self.probes.info(row)
+        info = self._info(row)
         lengths = {len(c) for c in clips}
         if len(lengths) != 1:
             raise ConfigError(f"the sampler returned clips of different lengths {sorted(lengths)}")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 import av
+from av.video.frame import PictureType
 
 from vssl_bench.data.decode import probe
 from vssl_bench.errors import ConfigError, DatasetNotFoundError
@@ -40,28 +41,37 @@ VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".webm", ".mov")
 @dataclass(frozen=True)
 class Profile:
     """How a transcoded video is coded. ``keyframe_interval``: frames from one keyframe to the next (1:
-    every frame a keyframe); ``x264``: libx264 options beyond the shared ones (constant quality ``crf``,
+    every frame a keyframe); ``x264``: libx264 options over the shared ones (constant quality ``crf``,
     preset veryfast, no B-frames, no scene-cut keyframes). MPEG-4 part 2 outputs (``.avi``) take the
-    keyframe interval only: that codec has no CABAC or deblocking to turn off."""
+    keyframe interval only (that codec has no CABAC or deblocking to turn off, and its B-frames are
+    left out)."""
 
     keyframe_interval: int
     x264: dict[str, str]
     purpose: str
 
 
+# B-frames that no frame refers to, a fixed number between reference frames (no adaptive placement, no
+# B-pyramid): a read skips those it does not need (skip_frame=NONREF), so strided clips decode about
+# one frame in four between the ones they use
+NONREF_B3 = {"bf": "3", "x264-params": "b-adapt=0:b-pyramid=none"}
+
 PROFILES: dict[str, Profile] = {
     # the default first
-    "fastdecode": Profile(16, {"tune": "fastdecode"},
-                          "the default: a keyframe every 16 frames, no B-frames, and x264's tune=fastdecode "
-                          "(CAVLC instead of CABAC, no deblocking, no weighted prediction): each frame is "
-                          "cheaper to decode, so every method's reads are, at 5-10 % more bytes than gop16"),
-    "intra": Profile(1, {"tune": "fastdecode"},
-                     "every frame a keyframe (and fastdecode's coding): a read decodes exactly the frames a "
-                     "sample uses and nothing between, the cheapest reads of sparse clips on content whose "
-                     "predicted frames are costly; each frame is coded alone, several times gop16's bytes"),
-    "gop16": Profile(16, {},
-                     "the earlier default and the benchmarks' reference: a keyframe every 16 frames, no "
-                     "B-frames, x264's default coding (CABAC, deblocking): the smallest files"),
+    "fastdecode": Profile(
+        16, {"tune": "fastdecode", **NONREF_B3},
+        "the default: a keyframe every 16 frames, 3 non-reference B-frames between reference frames (reads "
+        "skip those they do not use) and x264's tune=fastdecode (CAVLC instead of CABAC, no deblocking, no "
+        "weighted prediction: every frame is cheaper to decode); about 15 % more bytes than gop16"),
+    "intra": Profile(
+        1, {"tune": "fastdecode"},
+        "every frame a keyframe, coded as fastdecode codes it: a read decodes exactly the frames a sample "
+        "uses and nothing between, but a keyframe costs 2-3 predicted frames to decode and ~6 times the "
+        "bytes; for content whose predicted frames are as costly as keyframes, and sparse samplers"),
+    "gop16": Profile(
+        16, {},
+        "the earlier default and the benchmarks' reference: a keyframe every 16 frames, no B-frames, x264's "
+        "default coding (CABAC, deblocking): the smallest files"),
 }
 DEFAULT_PROFILE = next(iter(PROFILES))
 ProfileName = Literal["fastdecode", "intra", "gop16"]  # the command line's choices: PROFILES' names
@@ -99,13 +109,20 @@ def _verified(src: Path, dst: Path) -> bool:
         return False
 
 
-def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interval: int | None = None,
-                    quality: int = 23, profile: str = DEFAULT_PROFILE) -> None:
-    """Re-encode one video (``.avi`` as MPEG-4 part 2, anything else as H.264) as ``profile`` codes it;
-    ``keyframe_interval`` overrides the profile's. Raises on failure."""
+def profile_spec(profile: str | Profile) -> Profile:
+    """A profile by name (:data:`PROFILES`), or one given as it is (the benchmarks' variants)."""
+    if isinstance(profile, Profile):
+        return profile
     if profile not in PROFILES:
         raise ConfigError(f"profile={profile!r}: use one of {', '.join(PROFILES)}")
-    spec = PROFILES[profile]
+    return PROFILES[profile]
+
+
+def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interval: int | None = None,
+                    quality: int = 23, profile: str | Profile = DEFAULT_PROFILE) -> None:
+    """Re-encode one video (``.avi`` as MPEG-4 part 2, anything else as H.264) as ``profile`` codes it;
+    ``keyframe_interval`` overrides the profile's. Raises on failure."""
+    spec = profile_spec(profile)
     keyframe_interval = spec.keyframe_interval if keyframe_interval is None else keyframe_interval
     info = probe(str(src))
     width, height = target_size(info.width, info.height, short_side)
@@ -130,6 +147,9 @@ def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interv
             for i, frame in enumerate(source.decode(in_stream)):
                 small = frame.reformat(width=width, height=height, format="yuv420p", interpolation="AREA")
                 small.pts, small.time_base = i, time_base  # one output frame per input frame, evenly timed
+                # the source's frame types would be forced on the encoder (its keyframes, its B-frames):
+                # the profile alone decides them
+                small.pict_type = PictureType.NONE
                 out.mux(stream.encode(small))
             out.mux(stream.encode(None))
         if not _verified(src, tmp):
@@ -139,7 +159,7 @@ def transcode_video(src: Path, dst: Path, short_side: int = 128, keyframe_interv
         tmp.unlink(missing_ok=True)
 
 
-def _job(args: tuple[str, str, int, int | None, str]) -> tuple[str, str | None]:
+def _job(args: tuple[str, str, int, int | None, str | Profile]) -> tuple[str, str | None]:
     src, dst, short_side, keyframe_interval, profile = args
     try:
         transcode_video(Path(src), Path(dst), short_side, keyframe_interval, profile=profile)
@@ -150,13 +170,11 @@ def _job(args: tuple[str, str, int, int | None, str]) -> tuple[str, str | None]:
 
 def transcode_tree(src: str | Path, dst: str | Path, short_side: int = 128, keyframe_interval: int | None = None,
                    workers: int | None = None, progress: bool = True,
-                   profile: str = DEFAULT_PROFILE) -> TranscodeReport:
+                   profile: str | Profile = DEFAULT_PROFILE) -> TranscodeReport:
     """Transcode every video under ``src`` into the same relative path under ``dst`` as ``profile`` codes
     it (``keyframe_interval`` overrides the profile's); copy the rest."""
-    if profile not in PROFILES:
-        raise ConfigError(f"profile={profile!r}: use one of {', '.join(PROFILES)}")
     if keyframe_interval is None:
-        keyframe_interval = PROFILES[profile].keyframe_interval
+        keyframe_interval = profile_spec(profile).keyframe_interval
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if not src.is_dir():
         raise DatasetNotFoundError(f"transcode source {src} is not a folder; pass the dataset's root folder.")
