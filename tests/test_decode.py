@@ -161,3 +161,27 @@ def test_frames_equal_ffmpeg_bilinear_rgb_conversion(tmp_path, size):
                              for f in container.decode(video=0)])
     wanted = [0, 3, 9, 10, 17, 23, 3]
     assert np.array_equal(read_frames(path, wanted, size=size).numpy(), expected[wanted])
+
+
+def test_yuv420_planes_convert_on_the_device_side_as_the_loader_would(tmp_path):
+    """``pixels="yuv420p"`` ships the decoder's planes; ``yuv420_to_rgb`` converts and resizes them (on any
+    device) to what ``read_frames`` returns in RGB at the recipes' kind of size, to within one level."""
+    from vssl_bench.data.synthetic import SyntheticSpec, render_video
+    from vssl_bench.data.transforms import yuv420_to_rgb
+
+    path = tmp_path / "colour.mp4"
+    write_video(path, render_video(SyntheticSpec(num_frames=12, height=32, width=42), 3, 1, 1), gop=4)
+    wanted = [0, 5, 11, 5]
+    planes = read_frames(path, wanted, pixels="yuv420p")
+    assert planes.shape == (4, 48, 42) and planes.dtype == torch.uint8
+    for size in [(32, 43), (32, 44)]:  # the short side kept, as 128x170 -> 128x171 (not the stored size:
+        # there swscale's unscaled conversion repeats chroma samples instead of interpolating them)
+        rgb = read_frames(path, wanted, size=size).int()
+        converted = yuv420_to_rgb(planes, size).int()
+        assert converted.shape == rgb.shape
+        assert (converted - rgb).abs().max() <= 1
+    assert yuv420_to_rgb(planes.view(2, 2, 48, 42), (32, 43)).shape == (2, 2, 32, 43, 3)  # any leading axes
+    with pytest.raises(ValueError, match="stored"):
+        read_frames(path, [0], size=(16, 21), pixels="yuv420p")
+    with pytest.raises(ValueError, match="rgb24"):
+        read_frames(path, [0], pixels="bgr")

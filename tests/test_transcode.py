@@ -59,3 +59,107 @@ def test_transcode_rejects_bad_arguments(source_tree, tmp_path):
     with pytest.raises(ConfigError, match="short_side=8"):
         transcode_tree(source_tree, tmp_path / "x", short_side=8)
     assert target_size(320, 240, 128) == (170, 128)
+
+
+# --- profiles --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def profile_videos(tmp_path_factory) -> dict[str, str]:
+    """A colour, moving 96-frame H.264 source (B-frames, one keyframe) transcoded with every profile."""
+    from vssl_bench.data.synthetic import SyntheticSpec, render_video, write_video
+    from vssl_bench.data.transcode import PROFILES, transcode_video
+
+    root = tmp_path_factory.mktemp("profiles")
+    source = root / "source.mp4"
+    write_video(source, render_video(SyntheticSpec(num_frames=96, height=48, width=64), 3, 1, 1), gop=96)
+    paths = {}
+    for name in PROFILES:
+        transcode_video(source, root / name / "v.mp4", short_side=32, profile=name)
+        paths[name] = str(root / name / "v.mp4")
+    return paths
+
+
+def sequential(path: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Every frame of a plain sequential decode: 4:2:0 planes as the decoder gives them, and RGB."""
+    import av
+    from av.video.reformatter import Interpolation
+
+    with av.open(path) as container:
+        frames = list(container.decode(video=0))
+        flags = Interpolation.BILINEAR | Interpolation.FULL_CHR_H_INT
+        return [f.to_ndarray() for f in frames], [f.to_ndarray(format="rgb24", interpolation=flags) for f in frames]
+
+
+@pytest.mark.parametrize("profile", ["fastdecode", "intra", "gop16"])
+def test_every_profile_reads_exactly_what_a_sequential_decode_gives(profile_videos, profile):
+    path = profile_videos[profile]
+    planes, rgb = sequential(path)
+    info = probe(path)
+    assert info.num_frames == len(planes) == 96 and (info.height, info.width) == (32, 42)
+    rng = np.random.default_rng(3)
+    for _ in range(12):  # strided clips as the samplers draw them, with repeats and out-of-order picks
+        stride = int(rng.integers(1, 9))
+        start = int(rng.integers(0, 96 - 8 * stride))
+        wanted = np.concatenate([start + stride * np.arange(8), rng.integers(0, 96, size=3), [start]])
+        yuv = read_frames(path, wanted, pixels="yuv420p").numpy()
+        assert all(np.array_equal(yuv[i], planes[j]) for i, j in enumerate(wanted))
+        got = read_frames(path, wanted).numpy()
+        assert all(np.array_equal(got[i], rgb[j]) for i, j in enumerate(wanted))
+
+
+def test_profiles_code_what_they_promise(profile_videos):
+    import av
+
+    def types(path):
+        with av.open(path) as container:
+            return "".join("?IPB"[int(f.pict_type)] for f in container.decode(video=0))
+
+    assert set(types(profile_videos["intra"])) == {"I"} and probe(profile_videos["intra"]).keyframes.size == 96
+    for name in ("fastdecode", "gop16"):  # a keyframe every 16 exactly: the source's keyframes are not forced
+        assert probe(profile_videos[name]).keyframes.tolist() == list(range(0, 96, 16))
+    assert "B" not in types(profile_videos["gop16"])
+    assert types(profile_videos["fastdecode"])[:16] == "IBBBPBBBPBBBPBBP"  # 3 non-reference B-frames
+
+
+def test_reads_decode_only_what_the_profile_needs(profile_videos, monkeypatch):
+    """All-intra: exactly the wanted frames are decoded; the default profile's unwanted B-frames are not."""
+    from vssl_bench.data import decode
+
+    decoded = []
+    real = decode._decoded
+
+    def counting(*args, **kwargs):
+        for frame in real(*args, **kwargs):
+            decoded.append(frame.pts)
+            yield frame
+
+    monkeypatch.setattr(decode, "_decoded", counting)
+    clip = 17 + 4 * np.arange(16)  # frames 17..77 every 4
+    counts = {}
+    for name in ("intra", "fastdecode", "gop16"):
+        decoded.clear()
+        read_frames(profile_videos[name], clip, pixels="yuv420p")
+        counts[name] = len(decoded)
+    assert counts["intra"] == 16 < counts["fastdecode"] <= 36 < counts["gop16"], counts  # 32 and 56 as written
+    decoded.clear()
+    read_frames(profile_videos["intra"], clip)
+    assert sorted(decoded) == probe(profile_videos["intra"]).pts[clip].tolist()
+
+
+def test_the_command_line_default_profile_is_fastdecode(source_tree, tmp_path, capsys):
+    import inspect
+
+    import av
+
+    from vssl_bench.data import commands, transcode
+
+    assert transcode.DEFAULT_PROFILE == "fastdecode" == next(iter(transcode.PROFILES))
+    assert inspect.signature(commands.transcode).parameters["profile"].default == "fastdecode"
+    src = tmp_path / "one"
+    src.mkdir()
+    shutil.copy(source_tree / "ClassA" / "v_b.mp4", src / "v_b.mp4")
+    main(["data", "transcode", str(src), str(tmp_path / "out"), "--short_side", "48", "--workers", "1"])
+    with av.open(str(tmp_path / "out" / "v_b.mp4")) as container:
+        kinds = "".join("?IPB"[int(f.pict_type)] for f in container.decode(video=0))
+    assert kinds.startswith("IBBBP") and kinds[16] == "I"
+    with pytest.raises(SystemExit):
+        main(["data", "transcode", str(src), str(tmp_path / "x"), "--profile", "nonsense"])
