@@ -346,8 +346,11 @@ class _YuvWriter:
                                           src_color_range=frame.color_range, dst_color_range=ColorRange.MPEG,
                                           threads=1)
         slot = self.slots[index]
-        for plane, dst, (rows, cols) in zip(frame.planes, self.planes, self.shapes):
-            dst[slot] = np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:, :cols]
+        (y, u, v), (luma, chroma, _) = self.planes, self.shapes
+        py, pu, pv = frame.planes
+        y[slot] = np.frombuffer(py, dtype=np.uint8).reshape(luma[0], py.line_size)[:, :luma[1]]
+        u[slot] = np.frombuffer(pu, dtype=np.uint8).reshape(chroma[0], pu.line_size)[:, :chroma[1]]
+        v[slot] = np.frombuffer(pv, dtype=np.uint8).reshape(chroma[0], pv.line_size)[:, :chroma[1]]
 
 
 # Reading an all-intra stream passes over unwanted frames by demultiplexing their packets without
