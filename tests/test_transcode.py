@@ -117,7 +117,7 @@ def test_profiles_code_what_they_promise(profile_videos):
     for name, every in (("fastdecode", 32), ("gop16", 16)):  # exactly: the source's keyframes are not forced
         assert probe(profile_videos[name]).keyframes.tolist() == list(range(0, 96, every))
     assert "B" not in types(profile_videos["gop16"])
-    assert types(profile_videos["fastdecode"])[:32] == "I" + "BBBP" * 7 + "BBB"  # 3 non-reference B-frames
+    assert types(profile_videos["fastdecode"])[:32] == "I" + "BBBP" * 7 + "BBP"  # 3 non-reference B-frames
 
 
 def test_reads_decode_only_what_the_profile_needs(profile_videos, monkeypatch):
