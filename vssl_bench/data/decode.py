@@ -271,7 +271,7 @@ def read_frames(
             f"frame indices must lie in [0, {info.num_frames}) for {path}; got {wanted.min()}..{wanted.max()}"
         )
     unique, first_slot = np.unique(wanted, return_index=True)
-    slots = {int(i): int(s) for i, s in zip(unique.tolist(), first_slot.tolist())}
+    slots = dict(zip(unique.tolist(), first_slot.tolist()))
     writer = _RgbWriter if pixels == "rgb24" else _YuvWriter
     _decode_sorted(info, unique.tolist(), writer(out, slots, out_h, out_w), threads)
     for slot, idx in enumerate(wanted.tolist()):  # repeats: copy the first slot that holds the frame
@@ -394,31 +394,33 @@ def _decode_sorted(info: VideoInfo, needed: list[int], write: Callable[[int, av.
         position = -1  # index of the last frame the decoder returned
         cursor = 0
         sought = -1  # the keyframe last sought: a seek that fell back to the start decodes on from there
-        while cursor < len(needed):
+        last = len(needed)
+        while cursor < last:
             key = keyframe_before(needed[cursor])
             if frames is None or position < keyframes[key] - 1:
                 frames, position = _seek(container, stream, info, key, name, keep_pts, intra)
                 sought = key
+            target, ahead = needed[cursor], key
             for frame in frames:
                 position = name(frame, position)
                 if position in wanted and position not in done:
                     write(position, frame)
                     done.add(position)
-                while cursor < len(needed) and needed[cursor] in done:
-                    cursor += 1
-                if cursor >= len(needed):
-                    break
-                if position >= needed[cursor]:
+                    while cursor < last and needed[cursor] in done:
+                        cursor += 1
+                    if cursor >= last:
+                        break
+                    target = needed[cursor]
+                    ahead = keyframe_before(target)
+                if position >= target:
                     raise VideoDecodeError(
-                        f"{info.path}: frame {needed[cursor]} was not produced by the decoder "
+                        f"{info.path}: frame {target} was not produced by the decoder "
                         "(broken timestamps). Re-encode the file or remove it from the split."
                     )
                 if intra:
-                    if needed[cursor] - position > INTRA_SKIP_LIMIT:
+                    if target - position > INTRA_SKIP_LIMIT:
                         break  # a seek is cheaper than demultiplexing the gap
-                    continue
-                ahead = keyframe_before(needed[cursor])
-                if keyframes[ahead] > position + 1 and ahead != sought:
+                elif keyframes[ahead] > position + 1 and ahead != sought:
                     break  # seeking forward is cheaper than decoding through the gap
             else:
                 missing = [i for i in needed if i not in done]
@@ -471,22 +473,25 @@ def _decoded(container, stream, info: VideoInfo, keep_pts: set[int] | None = Non
     decoded at all.
     """
     codec = stream.codec_context
+    decode = codec.decode
     unpack = BitStreamFilterContext("mpeg4_unpack_bframes", stream) if info.packed_bframes else None
     skipping = None
     try:
         for packet in container.demux(stream):
             if not packet.size:
                 break  # end of stream: flushed below
-            if intra:
-                if packet.pts is None or int(packet.pts) in keep_pts:
-                    yield from codec.decode(packet)
-                continue
             if keep_pts is not None:
-                skip = "DEFAULT" if packet.pts is None or int(packet.pts) in keep_pts else "NONREF"
-                if skip != skipping:  # set on changes only: each setting costs a few microseconds
+                stamp = packet.pts
+                keep = stamp is None or stamp in keep_pts
+                if intra:
+                    if keep:
+                        yield from decode(packet)
+                    continue
+                skip = "DEFAULT" if keep else "NONREF"
+                if skip != skipping:  # set on changes only
                     codec.skip_frame = skipping = skip
             if unpack is None:
-                yield from codec.decode(packet)
+                yield from decode(packet)
             else:
                 for unpacked in unpack.filter(packet):
                     yield from codec.decode(unpacked)
