@@ -3,20 +3,24 @@
 - Decode cost: the CPU time of a loader worker's work per sample (``kinetics_like.decode_costs``: the
   method's paper sampler, one decode pass, resizing to the recipe's 128x171 or shipping 4:2:0 planes,
   slicing) on one thread, on Kinetics-like H.264 (340x256, a keyframe every 150, B-frames) rewritten
-  by ``vssl-bench data transcode``'s own function (``transcode_tree``) with each of its profiles, the
-  default first. Measured in the same run, interleaved round by round (the best of ``--rounds`` per
-  figure), against **the reference**: the ``gop16`` profile (short side 128, a keyframe every 16, x264's
-  default coding) read as the loader read it before these levers (RGB out of the worker, the clips
-  gathered from the decoded union, FFmpeg's stream analysis on every open).
+  by ``vssl-bench data transcode``'s own function (``transcode_tree``) with each profile it offers, the
+  default first, and with a few measured-only variants of the default (``VARIANTS``: one of its parts
+  left out at a time). Measured in the same run, interleaved round by round (each figure the best of
+  ``--rounds``), against **the reference**: the ``gop16`` profile (short side 128, a keyframe every 16,
+  no B-frames, x264's default coding) read as the loader read it before these levers (RGB out of the
+  worker, the clips gathered from the decoded union, FFmpeg's stream analysis on every open).
 - The levers, each alone on top of the reference, then chained (each profile's ``all levers`` row):
-  ``profile``: the files (``fastdecode``: x264 tune=fastdecode; ``intra``: every frame a keyframe);
-  ``skip`` (all-intra files only): unwanted frames' packets are not decoded, short gaps read through
-  rather than sought over; ``per-read overheads``: clips read in place (no gather copy) and opens
-  without stream analysis; ``yuv420p out``: the worker ships the decoder's planes and the conversion to
-  RGB and the resizing move to the device (``transforms.yuv420_to_rgb``). A lever's share is its step's
-  saving in the chain reference -> overheads -> profile -> skip -> yuv420p, over the chain's total.
-- Each profile's disk bytes and transcoding CPU seconds per video (the source's decoding included), and
-  both extrapolated to Kinetics-400's training set (``--k400_videos`` videos of ``--k400_frames`` frames).
+  ``profile``: the files (``fastdecode``: x264 tune=fastdecode, 3 non-reference B-frames that reads
+  skip, a keyframe every 32; ``intra``: every frame a keyframe); ``skip`` (all-intra files): unwanted
+  frames' packets are not decoded, short gaps read through rather than sought over; ``per-read
+  overheads``: clips read in place (no gather copy) and opens without stream analysis; ``yuv420p out``:
+  the worker ships the decoder's planes, and the conversion to RGB and the resizing move to the device
+  (``transforms.yuv420_to_rgb``). A lever's share is its step's saving in the chain reference ->
+  overheads -> profile -> skip -> yuv420p, over the chain's total.
+- Each profile's disk bytes and transcoding CPU seconds per video (the source's decoding included; the
+  worker process's CPU time and this one's), luma PSNR against the source resized alike (first video),
+  and bytes and CPU extrapolated to Kinetics-400's training set (``--k400_videos`` videos of
+  ``--k400_frames`` frames, per frame as here: 340x256 sources).
 - GPU demand: training FLOPs per sample (one step of the paper recipe's model on R3D-18, counted as it
   runs: forward + backward of what trains, forward only of no-grad encoders) against a GPU's dense
   bf16 peak at an *assumed* MFU. This is not a measurement of any GPU.
@@ -243,11 +247,13 @@ def print_tables(report: dict, methods: list[str], mfu: float) -> None:
     print("|---" * (len(methods) + 1) + "|")
     for what in ["reference", *(f"{p}, all levers" for p, v in report["profiles"].items() if v["offered"])]:
         print(f"| {what} | " + " | ".join(f"{cores[what][m][str(mfu)]:.0f}" for m in methods) + " |")
-    print("\n| profile | bytes/video | transcode CPU-s/video | Kinetics-400: disk GB | transcode CPU-hours |")
-    print("|---|---|---|---|---|")
+    print("\n| profile | bytes/video | transcode CPU-s/video | luma PSNR dB | Kinetics-400: disk GB | "
+          "transcode CPU-hours |")
+    print("|---|---|---|---|---|---|")
     for name, p in report["profiles"].items():
         k = p["kinetics400"]
-        print(f"| {name}{'' if p['offered'] else ' (measured only)'} | {p['bytes_per_video']:,} | {p['transcode_cpu_s_per_video']:.2f} | {k['disk_gb']:,} | "
+        print(f"| {name}{'' if p['offered'] else ' (measured only)'} | {p['bytes_per_video']:,} | "
+              f"{p['transcode_cpu_s_per_video']:.2f} | {p['luma_psnr_db']:.2f} | {k['disk_gb']:,} | "
               f"{k['transcode_cpu_hours']:,} |")
 
 

@@ -79,7 +79,24 @@ def transcoded(sources: list[str], folder: Path, profile: str, short_side: int =
         raise RuntimeError(f"transcoding with profile {profile} failed: {report.summary()}")
     paths = [str(out / Path(p).name) for p in sources]
     return paths, {"bytes_per_video": round(float(np.mean([Path(p).stat().st_size for p in paths]))),
-                   "transcode_cpu_s_per_video": round(cpu / len(sources), 3)}
+                   "transcode_cpu_s_per_video": round(cpu / len(sources), 3),
+                   "luma_psnr_db": round(luma_psnr(sources[0], paths[0]), 2)}
+
+
+def luma_psnr(source: str, transcoded: str) -> float:
+    """Mean luma PSNR of ``transcoded`` against ``source`` resized to its size as the transcoder resizes
+    (area averaging): what the coding lost, frame for frame."""
+    import av
+
+    with av.open(source) as a, av.open(transcoded) as b:
+        height, width = b.streams.video[0].codec_context.height, b.streams.video[0].codec_context.width
+        scores = []
+        for original, coded in zip(a.decode(video=0), b.decode(video=0)):
+            want = original.reformat(width=width, height=height, format="gray", interpolation="AREA").to_ndarray()
+            got = coded.reformat(format="gray").to_ndarray()
+            mse = np.mean((want.astype(np.float64) - got) ** 2)
+            scores.append(10 * np.log10(255 ** 2 / max(mse, 1e-10)))
+    return float(np.mean(scores))
 
 
 def paper_samplers() -> dict[str, tuple[ClipSampler, tuple[int, int]]]:
