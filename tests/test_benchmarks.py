@@ -132,13 +132,37 @@ def test_peaks_are_per_variant_from_the_device_name_and_unknown_devices_ask_for_
     assert peak == 756e12 and "H100 PCIe" in source
 
 
-def test_cores_per_gpu_combines_measured_decode_costs_with_an_assumed_gpu_rate(tmp_path):
-    report = run("cores_per_gpu.py", "--videos", "1", "--samples", "1", "--backbone", "r3d10", "--video_size", "172x128",
-                 "--frames", "40", "--mfu", "0.2", "--cache", str(tmp_path))
+def test_cores_per_gpu_measures_every_profile_against_the_reference(tmp_path):
+    """Every profile the transcode command offers (the default first) is measured with all levers and
+    against the reference in the same run; each lever alone; shares that add up; disk and CPU per video;
+    cores from the measured costs and an assumed GPU rate."""
+    from vssl_bench.data.transcode import DEFAULT_PROFILE, PROFILES
+
+    report = run("cores_per_gpu.py", "--videos", "1", "--samples", "1", "--rounds", "1", "--backbone", "r3d10",
+                 "--video_size", "172x128", "--frames", "40", "--mfu", "0.2", "--cache", str(tmp_path))
     assert "assumed, not measured" in report["assumed"]
-    methods = {"rspnet", "pace", "prp", "ascnet"}
     for what, costs in report["decode_ms_per_sample"].items():
-        assert set(costs) == methods | {"finetune"} and all(ms > 0 for ms in costs.values())
-        for m in methods:  # cores = samples/s the GPU would take x CPU seconds per sample
+        assert set(costs) == {"rspnet", "pace", "prp", "ascnet", "finetune"} and all(ms > 0 for ms in costs.values())
+        for m in ("rspnet", "pace", "prp", "ascnet"):  # cores = samples/s the GPU would take x CPU s per sample
             expected = report["gpu_samples_per_s"][m]["0.2"] * costs[m] / 1e3
             assert report["cores_per_gpu"][what][m]["0.2"] == pytest.approx(expected, rel=0.05, abs=0.1)
+    offered = [name for name, p in report["profiles"].items() if p["offered"]]
+    assert offered == list(PROFILES) and offered[0] == report["default_profile"] == DEFAULT_PROFILE
+    ms, speedup = report["decode_ms_per_sample"], report["speedup_over_reference"]
+    assert list(ms)[0] == "reference" and speedup["reference"]["pace"] == 1.0
+    for name in offered:
+        assert f"{name}, all levers" in ms
+        profile = report["profiles"][name]
+        assert profile["bytes_per_video"] > 0 and profile["transcode_cpu_s_per_video"] > 0
+        assert profile["luma_psnr_db"] > 25 and profile["kinetics400"]["disk_gb"] > 0
+        shares = report["lever_shares"][name]
+        assert list(shares)[0] == "per-read overheads" and list(shares)[-1] == "yuv420p out"
+        for m in ("rspnet", "pace", "prp", "ascnet"):
+            assert sum(step[m] for step in shares.values()) == pytest.approx(1.0, abs=0.01)
+    for lever in ("per-read overheads alone", "yuv420p out alone", "skip alone (intra files)"):
+        assert lever in ms
+    assert report["configurations"]["reference"] == {"profile": "gop16", "pixels": "rgb24", "gather": True,
+                                                     "lean_open": False, "skip_intra": False}
+    default = f"{DEFAULT_PROFILE}, all levers"
+    for m, target in report["targets"].items():
+        assert target["speedup"] == speedup[default][m] and target["met"] == (target["speedup"] >= target["target"])
