@@ -24,9 +24,15 @@ produce at those 0-based positions, without decoding the whole video:
    several overlapping clips of one sample) costs one seek and decodes only from the preceding
    keyframe to its last frame.
    While catching up to a wanted frame, non-reference frames nobody asked for are not decoded at all
-   (streams named by timestamp: H.264/HEVC B-frames that no other frame refers to).
+   (streams named by timestamp: H.264/HEVC B-frames that no other frame refers to, as ``vssl-bench data
+   transcode``'s default profile writes them). In an all-intra stream (every frame a keyframe) the
+   packets of unwanted frames are not handed to the decoder: a read decodes exactly the wanted frames,
+   reading short gaps through and seeking over long ones. The file is opened without FFmpeg's stream
+   analysis (the probe already knows the stream), and decoding stops at the last wanted frame.
 3. Wanted frames are resized while leaving YUV (no full-size RGB copy is made) on this thread only,
-   with a kept ``swscale`` context, and written straight into the output array (``_RgbWriter``).
+   with a kept ``swscale`` context, and written straight into the output array (``_RgbWriter``); or,
+   with ``pixels="yuv420p"``, the decoder's 4:2:0 planes are copied out as they are (``_YuvWriter``), for
+   the conversion and resizing to happen on the device (:func:`vssl_bench.data.transforms.yuv420_to_rgb`).
 
 Policy for bad files: a file that cannot be opened, has no video stream, no frames, or stops decoding
 before a wanted frame raises :class:`~vssl_bench.errors.VideoDecodeError` naming the file. Callers that
