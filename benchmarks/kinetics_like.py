@@ -28,9 +28,11 @@ PAPER_RECIPES = {"rspnet": "rspnet/r3d18_k400.yaml", "pace": "pace/r3d18_ucf101.
 
 
 def kinetics_like_videos(folder: Path, count: int, width: int = 340, height: int = 256, frames: int = 250,
-                         gop: int = 150, short_side: int | None = None, keyframe_interval: int = 16) -> list[str]:
+                         gop: int = 150, short_side: int | None = None, keyframe_interval: int = 16,
+                         fast_decode: bool = False) -> list[str]:
     """``count`` H.264 mp4 files (``width`` x ``height``, ``frames`` at 25 fps, a keyframe every ``gop``);
-    with ``short_side``, the same files transcoded to that short side and ``keyframe_interval``."""
+    with ``short_side``, the same files transcoded to that short side and ``keyframe_interval`` (with
+    ``fast_decode``, as ``vssl-bench data transcode`` writes them by default)."""
     folder.mkdir(parents=True, exist_ok=True)
     spec = SyntheticSpec(num_frames=frames, height=height, width=width)
     paths = []
@@ -39,9 +41,11 @@ def kinetics_like_videos(folder: Path, count: int, width: int = 340, height: int
         if not path.is_file():  # the fastest class: consecutive frames differ, after transcoding too
             write_video(path, render_video(spec, len(spec.classes) - 1, 1 + i, 1), fps=25, gop=gop)
         if short_side is not None:
-            source, path = path, folder / f"short{short_side}_key{keyframe_interval}" / path.name
+            tag = f"short{short_side}_key{keyframe_interval}" + ("_fastdecode" if fast_decode else "")
+            source, path = path, folder / tag / path.name
             if not path.is_file():
-                transcode_video(source, path, short_side=short_side, keyframe_interval=keyframe_interval)
+                transcode_video(source, path, short_side=short_side, keyframe_interval=keyframe_interval,
+                                fast_decode=fast_decode)
         paths.append(str(path))
     return paths
 

@@ -7,9 +7,9 @@ from torch.utils.data import default_collate
 
 from vssl_bench.data.datamodule import ClipDataset, SkippedVideos, VideoDataModule
 from vssl_bench.data.datasets import Synthetic, VideoIndex
-from vssl_bench.data.synthetic import SyntheticSpec
 from vssl_bench.data.decode import read_frames
 from vssl_bench.data.sampling import EvenClipsSampler, RandomClipSampler, even_starts, strided_clip
+from vssl_bench.data.synthetic import SyntheticSpec
 from vssl_bench.errors import ConfigError
 
 

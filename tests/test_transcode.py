@@ -59,3 +59,25 @@ def test_transcode_rejects_bad_arguments(source_tree, tmp_path):
     with pytest.raises(ConfigError, match="short_side=8"):
         transcode_tree(source_tree, tmp_path / "x", short_side=8)
     assert target_size(320, 240, 128) == (170, 128)
+
+
+@pytest.mark.parametrize("fast_decode", [True, False])
+def test_h264_outputs_are_made_cheap_to_decode_by_default_and_stay_exact(indexed_videos, tmp_path, fast_decode):
+    """The default profile's H.264 carries x264's fastdecode settings (CAVLC, no deblocking: x264 writes
+    them into the stream), and a sparse read of it equals a full sequential decode, as on every profile."""
+    import av
+
+    src = tmp_path / "src" / "ClassA"
+    src.mkdir(parents=True)
+    shutil.copy(indexed_videos["mp4250"], src / "v_b.mp4")
+    dst = tmp_path / "dst"
+    transcode_tree(src.parent, dst, short_side=48, keyframe_interval=8, workers=1, progress=False,
+                   fast_decode=fast_decode)
+    out = dst / "ClassA" / "v_b.mp4"
+    settings = out.read_bytes()
+    assert (b"cabac=0" in settings and b"deblock=0" in settings) == fast_decode
+    with av.open(str(out)) as container:
+        sequential = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    picks = [3, 9, 17, 18, 150, 298, 299]
+    sparse = read_frames(str(out), picks).numpy()
+    assert all(np.array_equal(sparse[k], sequential[i]) for k, i in enumerate(picks))

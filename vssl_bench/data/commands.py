@@ -35,7 +35,8 @@ def synth(out: str, preview: str | None = None, seed: int = 0, groups: int = 14,
     return str(root)
 
 
-def transcode(src: str, dst: str, short_side: int = 128, keyframe_interval: int = 16, workers: int | None = None) -> str:
+def transcode(src: str, dst: str, short_side: int = 128, keyframe_interval: int = 16, workers: int | None = None,
+              fast_decode: bool = True) -> str:
     """Rewrite a dataset for fast loading: every video at short side ``short_side`` with a keyframe every
     ``keyframe_interval`` frames, same relative paths and frame counts, other files copied. Resumable.
 
@@ -45,8 +46,10 @@ def transcode(src: str, dst: str, short_side: int = 128, keyframe_interval: int 
         short_side: output short side in pixels (128 suits 128x171 / 112 crops).
         keyframe_interval: frames between keyframes (small = cheap random access).
         workers: parallel processes (default: every core).
+        fast_decode: H.264 outputs with x264's ``fastdecode`` tune (no CABAC, no deblocking): about a
+            fifth less CPU per training sample, ~7% more disk; ``false`` for the smallest files.
     """
-    report = transcode_tree(src, dst, short_side, keyframe_interval, workers)
+    report = transcode_tree(src, dst, short_side, keyframe_interval, workers, fast_decode=fast_decode)
     print(report.summary())
     if report.failed:
         raise SystemExit(1)

@@ -153,10 +153,10 @@ class ClipDataset(Dataset):
         flat = np.concatenate(clips)
         unique, inverse = np.unique(flat, return_inverse=True)
         if self.cache_frames:
-            frames = DECODED.frames(info, self.frame_size, self.decode_threads)[torch.from_numpy(unique)]
+            frames = _take(DECODED.frames(info, self.frame_size, self.decode_threads), unique)
         else:
             frames = read_frames(path, unique, self.frame_size, threads=self.decode_threads, info=info)
-        video = frames[torch.from_numpy(inverse)].view(len(clips), len(clips[0]), *frames.shape[1:])
+        video = _take(frames, inverse).view(len(clips), len(clips[0]), *frames.shape[1:])
         return {
             "video": video,
             "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
@@ -191,6 +191,13 @@ class ClipDataset(Dataset):
         video = torch.zeros(len(clips), len(clips[0]), h, w, 3, dtype=torch.uint8)
         return {"video": video, "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
                 "index": i, "label": self.index.samples[i % len(self.index)][1], "too_short": 0}
+
+
+def _take(frames: torch.Tensor, rows: np.ndarray) -> torch.Tensor:
+    """``frames[rows]``, copied a frame at a time: advanced indexing of a (T, H, W, 3) uint8 tensor
+    copies byte by byte (1.3 ms for 38 frames of 128x171 on one thread, a seventh of PRP's sample)."""
+    flat = frames.reshape(frames.shape[0], -1)
+    return torch.index_select(flat, 0, torch.from_numpy(rows)).view(len(rows), *frames.shape[1:])
 
 
 class SkippedVideos:
