@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -185,6 +186,17 @@ def test_sweep_progress_line():
     progress.finish(["b/pretrain"])
     line = progress.line()
     assert "2/4 cells done, 1 failed" in line and "left" in line
+
+
+def test_sweep_estimate_counts_cells_running_alongside():
+    """Two cells at a time, 15 in all, the first done after 63 s: the other started with it is nearly
+    done, so the rest is about 13 / 2 x 63 s (the showcase took 4m24s more), not 14 x 63 s."""
+    progress = SweepProgress(total=15, parallel=2, started=time.perf_counter() - 63)
+    progress.finish([])
+    assert "about 6m4" in progress.line()  # 6m49s
+    one_at_a_time = SweepProgress(total=15, started=time.perf_counter() - 63)
+    one_at_a_time.finish([])
+    assert "about 14m4" in one_at_a_time.line()  # 14m42s
 
 
 def test_wandb_logger_records_config_and_metrics_offline(tmp_path, synthetic_root, monkeypatch):

@@ -28,12 +28,17 @@ QUICK_SEEDS = (0, 1, 2)
 @dataclass
 class SweepProgress:
     """The sweep's own status line, printed between Lightning's bars: cells done / running / failed,
-    elapsed time and a naive estimate of the rest."""
+    elapsed time and a naive estimate of the rest.
+
+    ``parallel``: cells run at once. With more than one, the cells still running when a line is printed
+    count as half done: when the first of two cells started together finishes, the other is nearly done
+    too, and a rate of one cell per elapsed time would have doubled the estimate of the rest."""
 
     total: int
     done: int = 0
     failed_cells: int = 0
     started: float = field(default_factory=time.perf_counter)
+    parallel: int = 1
 
     def line(self, running: str | None = None) -> str:
         elapsed = time.perf_counter() - self.started
@@ -42,7 +47,8 @@ class SweepProgress:
         if running:
             parts.insert(1, f"running {running}")
         if 0 < self.done < self.total:
-            parts.append(f"about {_clock(elapsed / self.done * (self.total - self.done))} left")
+            half = min(self.parallel, self.total - self.done) / 2 if self.parallel > 1 else 0
+            parts.append(f"about {_clock(elapsed * (self.total - self.done - half) / (self.done + half))} left")
         return "sweep: " + ", ".join(parts)
 
     def finish(self, failed_stages: list[str]) -> None:
@@ -171,6 +177,7 @@ def _local(runs: list[tuple[Cell, bool, RunContext]], ctx: RunContext, jobs: int
             failed += cell_failed
         print(progress.line(), flush=True)
         return failed
+    progress.parallel = jobs
     cores = max(1, (ctx.cores or len(os.sched_getaffinity(0))) // jobs)
     # the costliest cells first (pretrainings before random-init baselines), so none is left alone at the end
     ordered = sorted(runs, key=lambda run: run[1])
