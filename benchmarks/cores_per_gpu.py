@@ -10,8 +10,8 @@
   no B-frames, x264's default coding) read as the loader read it before these levers (RGB out of the
   worker, the clips gathered from the decoded union, FFmpeg's stream analysis on every open).
 - The levers, each alone on top of the reference, then chained (each profile's ``all levers`` row):
-  ``profile``: the files (``fastdecode``: x264 tune=fastdecode, 3 non-reference B-frames that reads
-  skip, a keyframe every 32; ``intra``: every frame a keyframe); ``skip`` (all-intra files): unwanted
+  ``profile``: the files (``fastdecode``: x264 tune=fastdecode, 7 non-reference B-frames that reads
+  skip, whole-macroblock prediction, a keyframe every 32; ``intra``: every frame a keyframe); ``skip`` (all-intra files): unwanted
   frames' packets are not decoded, short gaps read through rather than sought over; ``per-read
   overheads``: clips read in place (no gather copy) and opens without stream analysis; ``yuv420p out``:
   the worker ships the decoder's planes, and the conversion to RGB and the resizing move to the device
@@ -52,15 +52,24 @@ from kinetics_like import PAPER_RECIPES, decode_costs, kinetics_like_videos, pap
 
 from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.data import decode
-from vssl_bench.data.transcode import DEFAULT_PROFILE, NONREF_B3, PROFILES, Profile
+from vssl_bench.data.transcode import DEFAULT_PROFILE, NONREF_B7, PROFILES, WHOLE_MACROBLOCKS, Profile
 from vssl_bench.methods import METHODS
 
 REFERENCE_PROFILE = "gop16"
 # profiles the command does not offer, written by the same function: the default's parts, one at a time
+_B7 = {"bf": NONREF_B7["bf"]}
 VARIANTS = {
-    "fastdecode, keyframe every 16": Profile(16, {"tune": "fastdecode", **NONREF_B3}, "the default, keyframes as gop16"),
-    "fastdecode without B-frames": Profile(32, {"tune": "fastdecode"}, "the default without its B-frames"),
-    "fastdecode without tune=fastdecode": Profile(32, NONREF_B3, "the default with x264's default coding"),
+    "fastdecode, keyframe every 16": Profile(16, PROFILES[DEFAULT_PROFILE].x264, "the default, keyframes as gop16"),
+    "fastdecode without B-frames": Profile(32, {"tune": "fastdecode", "x264-params": WHOLE_MACROBLOCKS},
+                                           "the default without its B-frames"),
+    "fastdecode without tune=fastdecode": Profile(
+        32, {**_B7, "x264-params": f"{NONREF_B7['x264-params']}:{WHOLE_MACROBLOCKS}"},
+        "the default with x264's default coding"),
+    "fastdecode with all partitions": Profile(32, {"tune": "fastdecode", **NONREF_B7},
+                                              "the default with x264's inter partitions"),
+    "fastdecode with 3 B-frames, all partitions": Profile(
+        32, {"tune": "fastdecode", "bf": "3", "x264-params": NONREF_B7["x264-params"]},
+        "the default of 2026-12-04 morning: 3 B-frames, x264's partitions"),
 }
 # the issue's goal: the default profile's CPU ms per sample at most the reference's / this
 TARGETS = {"prp": 3.2, "rspnet": 2.7, "pace": 2.6, "ascnet": 1.4}

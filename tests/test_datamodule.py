@@ -5,11 +5,12 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from vssl_bench.data.datamodule import ClipDataset, SkippedVideos, VideoDataModule
+from vssl_bench.data.datamodule import ClipDataset, CollateClips, SkippedVideos, VideoDataModule
 from vssl_bench.data.datasets import Synthetic, VideoIndex
 from vssl_bench.data.decode import read_frames
 from vssl_bench.data.sampling import EvenClipsSampler, RandomClipSampler, even_starts, strided_clip
-from vssl_bench.data.synthetic import SyntheticSpec
+from vssl_bench.data.synthetic import SyntheticSpec, render_video, write_video
+from vssl_bench.data.transforms import batch_frames
 from vssl_bench.errors import ConfigError
 
 
@@ -22,7 +23,8 @@ class TwoClipSampler:
 
 
 def test_pretrain_batch_follows_the_contract_and_union_decode_is_exact(synthetic_root):
-    dm = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0)
+    dm = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0,
+                         pixels="rgb24")
     dm.sampler = TwoClipSampler()
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
@@ -39,14 +41,67 @@ def test_finetune_and_retrieval_loaders(synthetic_root):
     dm = VideoDataModule("synthetic", str(synthetic_root), mode="finetune", clip_len=8, eval_clips=4,
                          frame_size=(32, 40), batch_size=4, num_workers=0)
     train = next(iter(dm.train_dataloader()))
-    assert train["video"].shape == (4, 1, 8, 32, 40, 3) and train["label"].shape == (4,)
+    assert batch_frames(train).shape == (4, 1, 8, 32, 40, 3) and train["label"].shape == (4,)
     test = next(iter(dm.test_dataloader()))
-    assert test["video"].shape == (4, 4, 8, 32, 40, 3) and test["valid"].all()
+    assert batch_frames(test).shape == (4, 4, 8, 32, 40, 3) and test["valid"].all()
     assert dm.num_classes == 4
     dm = VideoDataModule("synthetic", str(synthetic_root), mode="retrieval", clip_len=8, eval_clips=2,
                          frame_size=(32, 40), num_workers=0)
     gallery, query = dm.test_dataloader()
     assert (len(gallery.dataset), len(query.dataset)) == (288, 384)
+
+
+def test_by_default_workers_ship_yuv_planes_that_the_model_side_turns_into_the_rgb_batch(synthetic_root):
+    """The default (``pixels="auto"`` without the frame cache) ships 4:2:0 planes; ``batch_frames`` turns
+    them into the batch the RGB path ships, to within one level, for the same draws."""
+    batches = {}
+    for pixels in ("auto", "rgb24"):
+        dm = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0,
+                             pixels=pixels)
+        dm.sampler = TwoClipSampler()
+        dm.draw_epoch(0, 0)
+        batches[pixels] = next(iter(dm.train_dataloader()))
+    planes, rgb = batches["auto"], batches["rgb24"]
+    assert "video" not in planes and planes["yuv420p"].dtype == torch.uint8
+    h, w = planes["stored_size"][0]
+    assert planes["yuv420p"].shape == (3, 2, 8, h * w * 3 // 2)  # half the bytes of RGB at the stored size
+    assert torch.equal(planes["index"], rgb["index"])
+    video = batch_frames(planes)
+    assert video.shape == rgb["video"].shape and planes["video"] is video and "yuv420p" not in planes
+    assert (video.int() - rgb["video"].int()).abs().max() <= 1
+    assert VideoDataModule("synthetic", str(synthetic_root), cache_frames=True).pixels == "rgb24"  # the cache holds RGB
+    with pytest.raises(ConfigError, match="pixels"):
+        VideoDataModule("synthetic", str(synthetic_root), pixels="bgr")
+    with pytest.raises(ConfigError, match="cache"):
+        ClipDataset(VideoIndex([("a.avi", 0)], ["a"]), TwoClipSampler(), (32, 40), False, cache_frames=True,
+                    pixels="yuv420p")
+
+
+def test_a_batch_of_mixed_stored_sizes_is_padded_and_converted_per_size(tmp_path):
+    """Kinetics transcoded to short side 128 keeps each video's aspect ratio (128x170, 128x228, odd
+    sources): one batch holds several stored sizes; each video comes out as its RGB read would."""
+    paths = []
+    for k, (h, w) in enumerate([(48, 64), (48, 86), (48, 64), (49, 65)]):  # the last: odd, as some avi sources
+        paths.append(tmp_path / f"v{k}.avi")
+        write_video(paths[-1], render_video(SyntheticSpec(num_frames=20, height=h, width=w), k, 1, 1), gop=5)
+    index = VideoIndex([(str(p), 0) for p in paths], ["a"])
+    sampler = EvenClipsSampler(4, 2)
+    got = {}
+    for pixels in ("yuv420p", "rgb24"):
+        dataset = ClipDataset(index, sampler, (32, 43), replace_failed=False, pixels=pixels)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=CollateClips((32, 43)))
+        got[pixels] = next(iter(loader))
+    batch = got["yuv420p"]
+    assert batch["stored_size"] == [(48, 64), (48, 86), (48, 64), (48, 64)]  # the odd one lost a row and a column
+    assert batch["yuv420p"].shape == (4, 2, 4, 48 * 86 * 3 // 2)  # padded to the widest
+    video = batch_frames(batch)
+    assert video.shape == (4, 2, 4, 32, 43, 3)
+    difference = (video.int() - got["rgb24"]["video"].int()).abs()
+    assert difference[:3].max() <= 1  # even sizes: swscale's pixels to within one level
+    assert difference[3].float().mean() < 8  # the odd video: its last row and column are cropped first
+    with pytest.raises(ConfigError, match="frame size"):
+        CollateClips(None)([dataset_item | {} for dataset_item in (
+            ClipDataset(index, sampler, None, False, pixels="yuv420p")[i] for i in (0, 1))])
 
 
 def test_eval_clips_are_evenly_spread_and_loop_short_videos():
@@ -99,7 +154,8 @@ def test_cached_frames_are_the_decoded_frames(synthetic_root):
     """``cache_frames`` (the quick scale) serves the same clips as decoding each time."""
     from vssl_bench.data.datamodule import DECODED
 
-    plain = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0)
+    plain = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0,
+                            pixels="rgb24")
     cached = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0,
                              cache_frames=True)
     for dm in (plain, cached):

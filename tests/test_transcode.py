@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,7 +118,12 @@ def test_profiles_code_what_they_promise(profile_videos):
     for name, every in (("fastdecode", 32), ("gop16", 16)):  # exactly: the source's keyframes are not forced
         assert probe(profile_videos[name]).keyframes.tolist() == list(range(0, 96, every))
     assert "B" not in types(profile_videos["gop16"])
-    assert types(profile_videos["fastdecode"])[:32] == "I" + "BBBP" * 7 + "BBP"  # 3 non-reference B-frames
+    assert types(profile_videos["fastdecode"])[:32] == "I" + "BBBBBBBP" * 3 + "BBBBBBP"  # 7 non-reference B-frames
+    # x264 writes its settings into the stream: CAVLC, no deblocking, no B-pyramid, whole-macroblock prediction
+    settings = Path(profile_videos["fastdecode"]).read_bytes()
+    for setting in (b"cabac=0", b"deblock=0", b"bframes=7", b"b_pyramid=0", b"b_adapt=0", b"analyse=0x3:0 ",
+                    b"keyint=32"):
+        assert setting in settings, setting
 
 
 def test_reads_decode_only_what_the_profile_needs(profile_videos, monkeypatch):
@@ -160,6 +166,6 @@ def test_the_command_line_default_profile_is_fastdecode(source_tree, tmp_path, c
     main(["data", "transcode", str(src), str(tmp_path / "out"), "--short_side", "48", "--workers", "1"])
     with av.open(str(tmp_path / "out" / "v_b.mp4")) as container:
         kinds = "".join("?IPB"[int(f.pict_type)] for f in container.decode(video=0))
-    assert kinds.startswith("IBBBP") and kinds[32] == "I" and "I" not in kinds[1:32]
+    assert kinds.startswith("IBBBBBBBP") and kinds[32] == "I" and "I" not in kinds[1:32]
     with pytest.raises(SystemExit):
         main(["data", "transcode", str(src), str(tmp_path / "x"), "--profile", "nonsense"])

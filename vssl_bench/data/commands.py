@@ -43,10 +43,11 @@ def transcode(src: str, dst: str, profile: ProfileName = DEFAULT_PROFILE, short_
     Args:
         src: the dataset's root folder (e.g. UCF-101/ or kinetics400/).
         dst: the new root (point --data_root or the recipe at it instead).
-        profile: how the H.264 is coded (README, "Decoding supply"): ``fastdecode`` (the default: a
-            keyframe every 16 frames, no B-frames, x264 tune=fastdecode), ``intra`` (every frame a
-            keyframe: reads decode only the frames a sample uses; several times the bytes) or ``gop16``
-            (a keyframe every 16, x264's default coding: the smallest files, the earlier default).
+        profile: how the H.264 is coded (README, "Decoding supply"; ``transcode.PROFILES``):
+            ``fastdecode`` (the default: x264 tune=fastdecode, 7 non-reference B-frames that reads skip,
+            whole-macroblock prediction, a keyframe every 32), ``intra`` (every frame a keyframe: reads
+            decode only the frames a sample uses; several times the bytes) or ``gop16`` (a keyframe
+            every 16, no B-frames, x264's default coding: the earlier default).
         short_side: output short side in pixels (128 suits 128x171 / 112 crops).
         keyframe_interval: frames between keyframes, overriding the profile's (small = cheap random access).
         workers: parallel processes (default: every core).

@@ -7,8 +7,11 @@ Modes:
   several evenly spaced clips per video, aggregated per video by the evaluation module.
 * ``retrieval``: the train subset as gallery and the test subset as queries, N clips per video.
 
-Workers decode the union of a sample's frames in one pass, resize while converting from YUV and ship
-uint8 ``(N_clips, T, H, W, 3)``; augmentation happens on the device (see ``transforms.py``).
+Workers decode the union of a sample's frames in one pass. By default (``pixels="yuv420p"``) they ship
+the decoder's 4:2:0 planes at the stored size, half the bytes of RGB and no colour conversion or
+resizing on the loader's CPU; the model converts and resizes them to ``frame_size`` where the batch is
+(``transforms.batch_frames``), then augments (``transforms.ClipAugment``). With ``pixels="rgb24"`` (and
+with the decoded-video cache) they resize while converting and ship uint8 ``(N_clips, T, H, W, 3)``.
 
 Bad videos: during training a video that fails to decode is replaced by another random video and
 counted (``batch["skipped"]``, logged by the model as ``data/skipped_videos``); during evaluation the
@@ -30,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 
 from vssl_bench.data.datasets import Missing, VideoIndex, build_index
 from vssl_bench.data.decode import Pixels, VideoInfo, read_frames
@@ -82,9 +85,10 @@ class ClipDataset(Dataset):
     ``probe_workers`` processes, large ones read from their persisted index in ``index_cache``, see
     :mod:`~vssl_bench.data.probe_index`), and read with that probe afterwards. ``repeat`` passes over the index make one epoch.
 
-    ``pixels="yuv420p"`` ships the decoder's 4:2:0 planes at the stored size (``read_frames``), leaving the
-    conversion to RGB and the resizing to ``frame_size`` to :func:`~vssl_bench.data.transforms.yuv420_to_rgb`
-    where the batch goes; a batch then needs videos of one stored size (the data module ships RGB).
+    ``pixels="yuv420p"`` ships the decoder's 4:2:0 planes at the stored size (``read_frames``) as
+    ``item["yuv420p"]`` ``(N, T, L)`` with ``item["stored_size"]``, leaving the conversion to RGB and the
+    resizing to ``frame_size`` to :func:`~vssl_bench.data.transforms.batch_frames` where the batch goes;
+    :class:`CollateClips` pads a batch of mixed stored sizes.
     """
 
     def __init__(
@@ -109,8 +113,11 @@ class ClipDataset(Dataset):
         self.replace_failed, self.max_replacements = replace_failed, max_replacements
         self.decode_threads, self.seed, self.cache_frames = decode_threads, seed, cache_frames
         self.repeat = repeat
+        if pixels not in ("rgb24", "yuv420p"):
+            raise ConfigError(f"pixels={pixels!r}: use rgb24 or yuv420p.")
         if pixels == "yuv420p" and cache_frames:
-            raise ConfigError("pixels='yuv420p' reads each sample's frames; the decoded-video cache holds RGB")
+            raise ConfigError("pixels='yuv420p' reads each sample's frames; the decoded-video cache holds RGB: "
+                              "use pixels='rgb24' with cache_frames")
         self.pixels = pixels
         self.draws = draws  # shared (rank, epoch) of the training draws, set before each epoch
         self.probes = index.probes(probe_workers, index_cache)
@@ -174,9 +181,11 @@ class ClipDataset(Dataset):
             # gathering the clips from the decoded union with tensor indexing instead cost ~1.7 ms a sample
             size = self.frame_size if self.pixels == "rgb24" else None  # 4:2:0 planes: at the stored size
             frames = read_frames(path, flat, size, threads=self.decode_threads, info=info, pixels=self.pixels)
-        video = frames.view(len(clips), len(clips[0]), *frames.shape[1:])
-        return {
-            "video": video,
+        item = {"video": frames.view(len(clips), len(clips[0]), *frames.shape[1:])}
+        if self.pixels == "yuv420p":
+            item = {"yuv420p": frames.view(len(clips), len(clips[0]), -1),
+                    "stored_size": (frames.shape[1] * 2 // 3, frames.shape[2])}
+        return item | {
             "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
             "index": i,
             "label": label,
@@ -206,9 +215,42 @@ class ClipDataset(Dataset):
         """Zeros shaped like a real item (needed to keep the batch), marked invalid."""
         clips, targets = sample_or_wrap(self.sampler, 64, rng)
         h, w = self.frame_size if isinstance(self.frame_size, tuple) else (self.frame_size or 112,) * 2
-        video = torch.zeros(len(clips), len(clips[0]), h, w, 3, dtype=torch.uint8)
-        return {"video": video, "targets": {k: torch.as_tensor(v) for k, v in targets.items()},
+        if self.pixels == "yuv420p":
+            h, w = h & ~1, w & ~1
+            pixels = {"yuv420p": torch.zeros(len(clips), len(clips[0]), h * w * 3 // 2, dtype=torch.uint8),
+                      "stored_size": (h, w)}
+        else:
+            pixels = {"video": torch.zeros(len(clips), len(clips[0]), h, w, 3, dtype=torch.uint8)}
+        return pixels | {"targets": {k: torch.as_tensor(v) for k, v in targets.items()},
                 "index": i, "label": self.index.samples[i % len(self.index)][1], "too_short": 0}
+
+
+class CollateClips:
+    """``default_collate``, except for items of 4:2:0 planes (``pixels="yuv420p"``): their flattened planes
+    are padded to the batch's longest into ``batch["yuv420p"]`` ``(B, N, T, L)``, each video's stored
+    ``(H, W)`` kept as host integers (``batch["stored_size"]``) with the size to convert to
+    (``batch["frame_size"]``) for :func:`~vssl_bench.data.transforms.batch_frames`."""
+
+    def __init__(self, frame_size: tuple[int, int] | int | None) -> None:
+        self.frame_size = frame_size
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        if "yuv420p" not in items[0]:
+            return default_collate(items)
+        planes = [item.pop("yuv420p") for item in items]
+        sizes = [item.pop("stored_size") for item in items]
+        if len(set(sizes)) > 1 and not isinstance(self.frame_size, tuple):
+            raise ConfigError(f"a batch of videos stored at {sorted(set(sizes))} needs one frame size to be "
+                              f"converted to; frame_size={self.frame_size!r}: give (height, width)")
+        batch = default_collate(items)
+        longest = max(p.shape[-1] for p in planes)
+        if all(p.shape[-1] == longest for p in planes):
+            batch["yuv420p"] = torch.stack(planes)
+        else:
+            batch["yuv420p"] = torch.zeros((len(planes), *planes[0].shape[:-1], longest), dtype=torch.uint8)
+            for row, p in zip(batch["yuv420p"], planes):
+                row[..., : p.shape[-1]] = p
+        return batch | {"stored_size": sizes, "frame_size": self.frame_size}
 
 
 class SkippedVideos:
@@ -274,6 +316,11 @@ class VideoDataModule(pl.LightningDataModule):
         index_cache: folder of the persisted probe indexes (default: ``$VSSL_BENCH_CACHE/index``, else
             ``~/.cache/vssl-bench/index``); each video list of 2,000 or more is probed once into it and
             read from it by every stage, rank and later run (see ``vssl-bench data index``).
+        pixels: what workers ship: ``yuv420p``, the decoder's 4:2:0 planes, converted and resized to
+            ``frame_size`` on the device (``transforms.batch_frames``; half the bytes, and 1.4-1.9x less
+            loader CPU per sample on transcoded Kinetics, README), or ``rgb24``, converted and resized in
+            the worker by ``swscale``. ``auto``: ``rgb24`` with ``cache_frames`` (the cache holds RGB),
+            else ``yuv420p``. The two agree to within a level or two (``tests/test_decode.py``).
     """
 
     def __init__(
@@ -302,6 +349,7 @@ class VideoDataModule(pl.LightningDataModule):
         clip_starts: Literal["round", "floor"] = "round",
         prefetch_factor: int = 2,
         index_cache: str | None = None,
+        pixels: Literal["auto", "rgb24", "yuv420p"] = "auto",
     ) -> None:
         super().__init__()
         if mode not in ("pretrain", "finetune", "retrieval"):
@@ -324,6 +372,9 @@ class VideoDataModule(pl.LightningDataModule):
         self.clip_starts = clip_starts
         self.prefetch_factor = prefetch_factor
         self.index_cache = index_cache
+        if pixels not in ("auto", "rgb24", "yuv420p"):
+            raise ConfigError(f"pixels={pixels!r}: use auto, rgb24 or yuv420p.")
+        self.pixels = ("rgb24" if cache_frames else "yuv420p") if pixels == "auto" else pixels
         self.skipped_videos = SkippedVideos()
         self._indexes: dict[str, VideoIndex] = {}
         # (rank, epoch) of the training clip draws, in shared memory so that persistent loader workers
@@ -384,10 +435,12 @@ class VideoDataModule(pl.LightningDataModule):
         dataset = ClipDataset(self.index(subset), sampler, self.frame_size, replace_failed=train,
                               decode_threads=self.decode_threads, seed=self.seed, cache_frames=self.cache_frames,
                               repeat=self.repeat if train else 1, probe_workers=self.num_workers,
-                              draws=self.draws if train else None, index_cache=self.index_cache)
+                              draws=self.draws if train else None, index_cache=self.index_cache,
+                              pixels=self.pixels)
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
+            collate_fn=CollateClips(self.frame_size),
             # one process: the order from the epoch's own generator (DDP: Lightning's sampler, by seed and epoch)
             sampler=RandomSampler(dataset, generator=self.order) if train else None,
             # the workers' base seeds from a generator of their own, so that making an iterator takes no

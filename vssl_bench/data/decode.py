@@ -252,7 +252,8 @@ def read_frames(
     at the stored size (I420 order: the Y plane, then U, then V, each frame one contiguous block; see
     :func:`yuv420_planes`): no colour conversion or resizing on this thread, half the bytes of RGB.
     :func:`vssl_bench.data.transforms.yuv420_to_rgb` converts and resizes them, on the device or here.
-    ``size`` must then be ``None`` or the stored size, and the stored size even (as transcoded files are).
+    ``size`` must then be ``None`` or the stored size; an odd stored width or height loses its last
+    column or row (4:2:0 planes need an even size; transcoded files have one).
     """
     info = probe(path) if info is None else info
     wanted = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -260,10 +261,7 @@ def read_frames(
         if size is not None and output_size(info.width, info.height, size) != (info.height, info.width):
             raise ValueError(f"pixels='yuv420p' returns the stored {info.height}x{info.width} frames of {path}: "
                              "resize after the conversion (transforms.yuv420_to_rgb(..., size=)), not here")
-        if info.width % 2 or info.height % 2:
-            raise ValueError(f"{path} is {info.width}x{info.height}: 4:2:0 planes need an even size; "
-                             "transcode it (vssl-bench data transcode) or read RGB")
-        out_h, out_w = info.height, info.width
+        out_h, out_w = info.height & ~1, info.width & ~1  # an odd size loses its last row or column
         out = np.empty((wanted.size, out_h * 3 // 2, out_w), dtype=np.uint8)
     elif pixels == "rgb24":
         out_h, out_w = output_size(info.width, info.height, size)
@@ -354,9 +352,10 @@ class _YuvWriter:
         slot = self.slots[index]
         (y, u, v), (luma, chroma, _) = self.planes, self.shapes
         py, pu, pv = frame.planes
-        y[slot] = np.frombuffer(py, dtype=np.uint8).reshape(luma[0], py.line_size)[:, :luma[1]]
-        u[slot] = np.frombuffer(pu, dtype=np.uint8).reshape(chroma[0], pu.line_size)[:, :chroma[1]]
-        v[slot] = np.frombuffer(pv, dtype=np.uint8).reshape(chroma[0], pv.line_size)[:, :chroma[1]]
+        for out, plane, (rows, cols) in ((y, py, luma), (u, pu, chroma), (v, pv, chroma)):
+            # the first rows of the decoder's padded plane (all of them unless the stored size is odd)
+            out[slot] = np.frombuffer(plane, dtype=np.uint8, count=rows * plane.line_size).reshape(
+                rows, plane.line_size)[:, :cols]
 
 
 # Reading an all-intra stream passes over unwanted frames by demultiplexing their packets without

@@ -53,18 +53,21 @@ class Profile:
 
 # B-frames that no frame refers to, a fixed number between reference frames (no adaptive placement, no
 # B-pyramid): a read skips those it does not need (skip_frame=NONREF), so strided clips decode about
-# one frame in four between the ones they use
-NONREF_B3 = {"bf": "3", "x264-params": "b-adapt=0:b-pyramid=none"}
+# one frame in eight between the ones they use
+NONREF_B7 = {"bf": "7", "x264-params": "b-adapt=0:b-pyramid=none"}
+# predicted frames' macroblocks predicted whole (16x16: no 8x8 sub-partitions, no 4x4/8x8 intra blocks in
+# P and B frames; keyframes keep them): fewer motion-compensation calls per decoded frame, some more bytes
+WHOLE_MACROBLOCKS = "partitions=none"
 
 PROFILES: dict[str, Profile] = {
     # the default first
     "fastdecode": Profile(
-        32, {"tune": "fastdecode", **NONREF_B3},
+        32, {"tune": "fastdecode", "bf": "7", "x264-params": f"{NONREF_B7['x264-params']}:{WHOLE_MACROBLOCKS}"},
         "the default: x264's tune=fastdecode (CAVLC instead of CABAC, no deblocking, no weighted "
-        "prediction: every frame is cheaper to decode), 3 non-reference B-frames between reference frames "
+        "prediction: every frame is cheaper to decode), 7 non-reference B-frames between reference frames "
         "(reads skip those they do not use, so the frames before a wanted one in its keyframe's span cost "
-        "a quarter of their decoding), and so a keyframe every 32 frames (fewer of the costly keyframes "
-        "per sample); smaller files than gop16"),
+        "an eighth of their decoding), whole-macroblock inter prediction, and a keyframe every 32 frames "
+        "(fewer of the costly keyframes per sample); bytes per profile: README"),
     "intra": Profile(
         1, {"tune": "fastdecode"},
         "every frame a keyframe, coded as fastdecode codes it: a read decodes exactly the frames a sample "

@@ -269,12 +269,48 @@ def yuv420_to_rgb(frames: torch.Tensor, size: Size = None) -> torch.Tensor:
     n = math.prod(lead)
     luma = y.reshape(n, 1, height, width).float()
     chroma = torch.stack([u.reshape(n, height // 2, width // 2), v.reshape(n, height // 2, width // 2)], 1).float()
+    shrink = out_h < height or out_w < width  # swscale widens its bilinear filter when it shrinks: so do we
     if (out_h, out_w) != (height, width):
-        luma = F.interpolate(luma, size=(out_h, out_w), mode="bilinear", align_corners=False)
-    grid = _chroma_grid(height, width, out_h, out_w, frames.device).expand(n, out_h, out_w, 2)
-    chroma = F.grid_sample(chroma, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        luma = F.interpolate(luma, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=shrink)
+    if out_h < height // 2 or out_w < width // 2:  # smaller than the chroma planes: filter them as the luma
+        chroma = F.interpolate(chroma, size=(out_h, out_w), mode="bilinear", align_corners=False, antialias=True)
+    else:
+        grid = _chroma_grid(height, width, out_h, out_w, frames.device).expand(n, out_h, out_w, 2)
+        chroma = F.grid_sample(chroma, grid, mode="bilinear", padding_mode="border", align_corners=False)
     (scale, _, r_cr), (_, g_cb, g_cr), (_, b_cb, _) = _YUV_TO_RGB  # python scalars: nothing copied to the device
     luma = (luma - 16) * scale
     cb, cr = chroma[:, :1] - 128, chroma[:, 1:] - 128
     rgb = torch.cat([luma + r_cr * cr, luma + g_cb * cb + g_cr * cr, luma + b_cb * cb], 1)
     return rgb.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).reshape(*lead, out_h, out_w, 3)
+
+
+def batch_frames(batch: dict) -> torch.Tensor:
+    """The batch's uint8 RGB frames ``(B, N, T, H, W, 3)``, at the data module's ``frame_size``.
+
+    A batch of RGB (``batch["video"]``) is returned as it is. A batch of 4:2:0 planes (the data module's
+    ``pixels="yuv420p"``: ``batch["yuv420p"]`` ``(B, N, T, L)``, each video's planes flattened and padded to
+    the batch's longest, with ``batch["stored_size"]``, each video's ``(H, W)`` as host integers) is
+    converted and resized by :func:`yuv420_to_rgb` where the batch is, one call per stored size in the
+    batch (grouped on the host: nothing is read back from the device); the result replaces the planes.
+    """
+    if "yuv420p" not in batch:
+        return batch["video"]
+    planes, sizes, size = batch.pop("yuv420p"), batch.pop("stored_size"), batch.pop("frame_size")
+    b, n, t, _ = planes.shape
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, hw in enumerate(sizes):
+        groups.setdefault((int(hw[0]), int(hw[1])), []).append(i)
+    video = None
+    for (h, w), rows in groups.items():
+        length = h * w * 3 // 2
+        part = planes[..., :length] if len(rows) == b else torch.stack([planes[i, ..., :length] for i in rows])
+        rgb = yuv420_to_rgb(part.reshape(len(rows), n, t, h * 3 // 2, w), size)
+        if len(groups) == 1:
+            video = rgb
+            break
+        if video is None:
+            video = rgb.new_empty((b, *rgb.shape[1:]))
+        for j, i in enumerate(rows):
+            video[i] = rgb[j]
+    batch["video"] = video
+    return video

@@ -18,7 +18,7 @@ from torch import nn
 from torchmetrics.functional.classification import multiclass_accuracy
 
 from vssl_bench.backbones import build_backbone, check_training_precision
-from vssl_bench.data.transforms import ClipAugment
+from vssl_bench.data.transforms import ClipAugment, batch_frames
 from vssl_bench.errors import ConfigError
 from vssl_bench.evaluation.checkpoints import load_backbone
 from vssl_bench.evaluation.distributed import first_occurrence
@@ -97,7 +97,7 @@ class FineTuner(pl.LightningModule):
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         augment = self.train_augment if self.trainer.training else self.eval_augment
-        batch["video"] = augment(batch["video"])
+        batch["video"] = augment(batch_frames(batch))  # 4:2:0 planes converted here first
         return batch
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from vssl_bench.backbones import build_backbone
-from vssl_bench.data.transforms import ClipAugment
+from vssl_bench.data.transforms import ClipAugment, batch_frames
 from vssl_bench.evaluation.checkpoints import load_backbone
 from vssl_bench.evaluation.distributed import first_occurrence
 
@@ -92,7 +92,7 @@ class RetrievalEvaluator(pl.LightningModule):
         self.results: dict[str, float] = {}
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        batch["video"] = self.augment(batch["video"])
+        batch["video"] = self.augment(batch_frames(batch))  # 4:2:0 planes converted here first
         return batch
 
     def clip_features(self, clips: torch.Tensor) -> torch.Tensor:

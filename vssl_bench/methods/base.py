@@ -18,7 +18,7 @@ from torch import nn
 
 from vssl_bench.backbones import build_backbone, check_training_precision
 from vssl_bench.data.sampling import ClipSampler
-from vssl_bench.data.transforms import ClipAugment
+from vssl_bench.data.transforms import ClipAugment, batch_frames
 from vssl_bench.errors import ConfigError
 from vssl_bench.methods.optim import make_optimizer
 
@@ -139,7 +139,8 @@ class PretextMethod(pl.LightningModule):
                               "(data.heldout, PRP: 800) or choose another schedule.")
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        batch["video"] = self.augment(batch["video"], share=self.share_augment)  # (B, N, 3, T, S, S)
+        # 4:2:0 planes are converted to RGB at the data module's frame size first (transforms.batch_frames)
+        batch["video"] = self.augment(batch_frames(batch), share=self.share_augment)  # (B, N, 3, T, S, S)
         return batch
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
