@@ -127,14 +127,22 @@ def backbone_rows(device: torch.device, smoke: bool, precision: str, batch: int,
 
 
 # --- methods -----------------------------------------------------------------------------------
-def method_batch(method, batch: int, frame: tuple[int, int], rng: np.random.Generator) -> dict[str, Any]:
-    """A uint8 batch shaped as the loader delivers it, with the method's own targets."""
+def method_batch(method, batch: int, frame: tuple[int, int], rng: np.random.Generator,
+                 pixels: str = "yuv420p") -> dict[str, Any]:
+    """A uint8 batch shaped as the loader delivers it, with the method's own targets: by default 4:2:0
+    planes stored at ``frame`` with an even width (128x170 for 128x171, as transcoded Kinetics is),
+    which the method's augmentation converts and resizes to ``frame`` (``pixels="rgb24"``: RGB frames)."""
     items = [sample_or_wrap(method.sampler, 64, rng) for _ in range(batch)]  # shapes and targets only
     clips = len(items[0][0])
     length = len(items[0][0][0])
-    video = torch.randint(0, 256, (batch, clips, length, *frame, 3), dtype=torch.uint8)
+    if pixels == "yuv420p":
+        stored = (frame[0] & ~1, frame[1] & ~1)
+        planes = torch.randint(0, 256, (batch, clips, length, stored[0] * stored[1] * 3 // 2), dtype=torch.uint8)
+        video = {"yuv420p": planes, "stored_size": [stored] * batch, "frame_size": tuple(frame)}
+    else:
+        video = {"video": torch.randint(0, 256, (batch, clips, length, *frame, 3), dtype=torch.uint8)}
     targets = {k: torch.stack([torch.as_tensor(t[k]) for _, t in items]) for k in items[0][1]}
-    return {"video": video, "targets": targets, "index": torch.arange(batch), "label": torch.zeros(batch, dtype=torch.long),
+    return video | {"targets": targets, "index": torch.arange(batch), "label": torch.zeros(batch, dtype=torch.long),
             "skipped": torch.zeros(batch, dtype=torch.long), "valid": torch.ones(batch, dtype=torch.bool)}
 
 

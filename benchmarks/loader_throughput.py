@@ -11,7 +11,7 @@ footage costs):
   videos; written by ``tests/quirky_videos.py``, which says what the quirk is);
 - ``kinetics_mp4``: 340x256 H.264 mp4 with B-frames, 25 fps, 250 frames, a keyframe every 125;
 - ``kinetics_mp4_transcoded``: the same files after ``vssl-bench data transcode`` (short side 128,
-  keyframe every 16).
+  the default profile).
 
 Index sets come from each method's sampler (RSPNet/ASCNet: three clips over two windows; Pace: one
 clip at pace 1-4; PRP: a dilated clip and its in-between frames); every reader decodes the same
@@ -80,7 +80,7 @@ CONTAINERS = {
                      "what": "340x256 H.264 mp4 (B-frames), 250 frames, keyframe every 125"},
     "kinetics_mp4_transcoded": {"from": "kinetics_mp4",
                                 "what": "the Kinetics-like files after `vssl-bench data transcode` "
-                                        "(short side 128, keyframe every 16)"},
+                                        "(short side 128, the default profile)"},
 }
 SAMPLERS = {
     "rspnet/ascnet": TwoSpeedSampler(clip_len=16, speed_ratio=2),

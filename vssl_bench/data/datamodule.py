@@ -317,10 +317,10 @@ class VideoDataModule(pl.LightningDataModule):
             ``~/.cache/vssl-bench/index``); each video list of 2,000 or more is probed once into it and
             read from it by every stage, rank and later run (see ``vssl-bench data index``).
         pixels: what workers ship: ``yuv420p``, the decoder's 4:2:0 planes, converted and resized to
-            ``frame_size`` on the device (``transforms.batch_frames``; half the bytes, and 1.4-1.9x less
+            ``frame_size`` on the device (``transforms.batch_frames``; half the bytes, and 1.6-1.9x less
             loader CPU per sample on transcoded Kinetics, README), or ``rgb24``, converted and resized in
             the worker by ``swscale``. ``auto``: ``rgb24`` with ``cache_frames`` (the cache holds RGB),
-            else ``yuv420p``. The two agree to within a level or two (``tests/test_decode.py``).
+            else ``yuv420p``. The two agree to within one level (``tests/test_datamodule.py``).
     """
 
     def __init__(
