@@ -10,6 +10,7 @@ from quirky_videos import decoded_timestamps, pack_bframes, write_mpeg4_avi
 
 from vssl_bench.data.decode import probe, read_frames
 from vssl_bench.data.synthetic import write_video
+from vssl_bench.data.transforms import yuv420_to_rgb
 from vssl_bench.errors import VideoDecodeError
 
 
@@ -119,6 +120,9 @@ def test_mpeg4_avi_reads_equal_a_sequential_decode(mpeg4_avis, name):
         wanted = np.concatenate([start + stride * np.arange(16), rng.integers(0, 150, size=3)])
         frames = read_frames(path, wanted)
         assert [read_index(f) for f in frames.numpy()] == [sequential[i] for i in wanted]
+        # the loader's default: the same frames, shipped as 4:2:0 planes and converted where the batch is
+        converted = yuv420_to_rgb(read_frames(path, wanted, pixels="yuv420p"), frames.shape[1:3])
+        assert [read_index(f) for f in converted.numpy()] == [sequential[i] for i in wanted]
 
 
 @pytest.mark.parametrize("name", ["mp412", "mp4250"])
@@ -167,7 +171,6 @@ def test_yuv420_planes_convert_on_the_device_side_as_the_loader_would(tmp_path):
     """``pixels="yuv420p"`` ships the decoder's planes; ``yuv420_to_rgb`` converts and resizes them (on any
     device) to what ``read_frames`` returns in RGB at the recipes' kind of size, to within one level."""
     from vssl_bench.data.synthetic import SyntheticSpec, render_video
-    from vssl_bench.data.transforms import yuv420_to_rgb
 
     path = tmp_path / "colour.mp4"
     write_video(path, render_video(SyntheticSpec(num_frames=12, height=32, width=42), 3, 1, 1), gop=4)
