@@ -43,6 +43,7 @@ from vssl_bench.bench.recipes import experiments_dir, load_recipe
 from vssl_bench.bench.trainer import RunContext, TrainerOptions, quiet_lightning, resolve_precision, share_cpu
 from vssl_bench.data.datamodule import VideoDataModule
 from vssl_bench.data.sampling import sample_or_wrap
+from vssl_bench.data.transcode import DEFAULT_PROFILE, PROFILES
 from vssl_bench.methods import METHODS
 
 
@@ -99,10 +100,11 @@ def input_videos(args: argparse.Namespace) -> tuple[str, str]:
         return args.root, f"the Kinetics-layout folder {args.root}"
     width, height = (int(v) for v in args.video_size.split("x"))
     paths = kinetics_like_videos(Path(args.cache) / "sources", args.videos, width, height, args.video_frames,
-                                 args.gop, args.short_side, args.keyframe_interval)
+                                 args.gop, args.short_side, args.keyframe_interval, args.profile)
     what = f"{args.videos} Kinetics-like H.264 mp4, {width}x{height}, {args.video_frames} frames, keyframe every {args.gop}"
     if args.short_side:
-        what += f", transcoded to short side {args.short_side} with a keyframe every {args.keyframe_interval}"
+        every = args.keyframe_interval or PROFILES[args.profile].keyframe_interval
+        what += f", transcoded to short side {args.short_side} by the {args.profile} profile, a keyframe every {every}"
     layout = Path(args.cache) / f"layout_{Path(paths[0]).parent.name}_{args.videos}"
     (layout / "train" / "videos").mkdir(parents=True, exist_ok=True)
     for path in paths:
@@ -137,7 +139,11 @@ def main() -> None:
     parser.add_argument("--video_frames", type=int, default=250)
     parser.add_argument("--gop", type=int, default=150, help="keyframe interval of the Kinetics-like files")
     parser.add_argument("--short_side", type=int, default=None, help="transcode the files to this short side")
-    parser.add_argument("--keyframe_interval", type=int, default=16, help="of the transcoded files")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=list(PROFILES), help="of the transcoded files")
+    parser.add_argument("--keyframe_interval", type=int, default=None,
+                        help="of the transcoded files (default: the profile's)")
+    parser.add_argument("--pixels", default="auto", choices=["auto", "rgb24", "yuv420p"],
+                        help="what the loader workers ship (the data module's pixels)")
     parser.add_argument("--cache", default=os.path.join(os.environ.get("VSSL_BENCH_CACHE", "~/.cache/vssl-bench"),
                                                         "train_throughput"))
     parser.add_argument("--root", default=None, help="a Kinetics-layout folder to read instead")
@@ -167,7 +173,7 @@ def main() -> None:
     needed = (warmup + args.steps + profiled + in_flight) * args.batch
     data = VideoDataModule("kinetics400", root, frame_size=frame_size, batch_size=args.batch,
                            num_workers=args.workers, prefetch_factor=args.prefetch,
-                           repeat=math.ceil(needed / args.videos) + 1, sampler=method.sampler)
+                           repeat=math.ceil(needed / args.videos) + 1, sampler=method.sampler, pixels=args.pixels)
     timer = StepTimer(warmup, args.steps, device, profiled)
     trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision,
                          max_steps=warmup + args.steps + profiled,

@@ -51,17 +51,22 @@ def test_finetune_and_retrieval_loaders(synthetic_root):
     assert (len(gallery.dataset), len(query.dataset)) == (288, 384)
 
 
-def test_by_default_workers_ship_yuv_planes_that_the_model_side_turns_into_the_rgb_batch(synthetic_root):
-    """The default (``pixels="auto"`` without the frame cache) ships 4:2:0 planes; ``batch_frames`` turns
-    them into the batch the RGB path ships, to within one level, for the same draws."""
+def test_on_a_gpu_workers_ship_yuv_planes_that_the_model_side_turns_into_the_rgb_batch(synthetic_root):
+    """``pixels="auto"`` ships 4:2:0 planes when the batches go to a GPU (RGB on a CPU and with the frame
+    cache); ``batch_frames`` turns them into the batch the RGB path ships, to within one level, for the
+    same draws."""
+    auto = VideoDataModule("synthetic", str(synthetic_root))
+    assert auto.shipped_pixels(torch.device("cuda")) == "yuv420p" and auto.shipped_pixels(torch.device("cpu")) == "rgb24"
+    cached = VideoDataModule("synthetic", str(synthetic_root), cache_frames=True)
+    assert cached.shipped_pixels(torch.device("cuda")) == "rgb24"  # the cache holds RGB
     batches = {}
-    for pixels in ("auto", "rgb24"):
+    for pixels in ("yuv420p", "rgb24"):
         dm = VideoDataModule("synthetic", str(synthetic_root), frame_size=(32, 40), batch_size=3, num_workers=0,
                              pixels=pixels)
         dm.sampler = TwoClipSampler()
         dm.draw_epoch(0, 0)
         batches[pixels] = next(iter(dm.train_dataloader()))
-    planes, rgb = batches["auto"], batches["rgb24"]
+    planes, rgb = batches["yuv420p"], batches["rgb24"]
     assert "video" not in planes and planes["yuv420p"].dtype == torch.uint8
     h, w = planes["stored_size"][0]
     assert planes["yuv420p"].shape == (3, 2, 8, h * w * 3 // 2)  # half the bytes of RGB at the stored size
@@ -69,7 +74,6 @@ def test_by_default_workers_ship_yuv_planes_that_the_model_side_turns_into_the_r
     video = batch_frames(planes)
     assert video.shape == rgb["video"].shape and planes["video"] is video and "yuv420p" not in planes
     assert (video.int() - rgb["video"].int()).abs().max() <= 1
-    assert VideoDataModule("synthetic", str(synthetic_root), cache_frames=True).pixels == "rgb24"  # the cache holds RGB
     with pytest.raises(ConfigError, match="pixels"):
         VideoDataModule("synthetic", str(synthetic_root), pixels="bgr")
     with pytest.raises(ConfigError, match="cache"):
@@ -89,7 +93,8 @@ def test_a_batch_of_mixed_stored_sizes_is_padded_and_converted_per_size(tmp_path
     got = {}
     for pixels in ("yuv420p", "rgb24"):
         dataset = ClipDataset(index, sampler, (32, 43), replace_failed=False, pixels=pixels)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=CollateClips((32, 43)))
+        loader = torch.utils.data.DataLoader(dataset, batch_size=4, collate_fn=CollateClips((32, 43)),
+                                             num_workers=1 if pixels == "yuv420p" else 0)  # collated in a worker
         got[pixels] = next(iter(loader))
     batch = got["yuv420p"]
     assert batch["stored_size"] == [(48, 64), (48, 86), (48, 64), (48, 64)]  # the odd one lost a row and a column

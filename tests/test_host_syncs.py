@@ -95,8 +95,9 @@ def test_a_training_step_reads_nothing_on_the_host(method, synthetic_root):
                 reads.active = False
 
         setattr(model, hook, watched)
+    # 4:2:0 planes, as a GPU run ships them: their conversion is part of the watched step
     data = VideoDataModule("synthetic", str(synthetic_root), frame_size=(40, 50), batch_size=4, num_workers=0,
-                           sampler=model.sampler)
+                           sampler=model.sampler, pixels="yuv420p")
     trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_progress_bar=False,
                          enable_checkpointing=False, enable_model_summary=False)
     with reads.watching():

@@ -7,11 +7,12 @@ Modes:
   several evenly spaced clips per video, aggregated per video by the evaluation module.
 * ``retrieval``: the train subset as gallery and the test subset as queries, N clips per video.
 
-Workers decode the union of a sample's frames in one pass. By default (``pixels="yuv420p"``) they ship
-the decoder's 4:2:0 planes at the stored size, half the bytes of RGB and no colour conversion or
-resizing on the loader's CPU; the model converts and resizes them to ``frame_size`` where the batch is
-(``transforms.batch_frames``), then augments (``transforms.ClipAugment``). With ``pixels="rgb24"`` (and
-with the decoded-video cache) they resize while converting and ship uint8 ``(N_clips, T, H, W, 3)``.
+Workers decode the union of a sample's frames in one pass. Training on a GPU (``pixels="auto"``) they
+ship the decoder's 4:2:0 planes at the stored size (``pixels="yuv420p"``): half the bytes of RGB and no
+colour conversion or resizing on the loader's CPU; the model converts and resizes them to
+``frame_size`` where the batch is (``transforms.batch_frames``), then augments
+(``transforms.ClipAugment``). On a CPU, and with the decoded-video cache, they resize while converting
+and ship uint8 ``(N_clips, T, H, W, 3)`` (``pixels="rgb24"``).
 
 Bad videos: during training a video that fails to decode is replaced by another random video and
 counted (``batch["skipped"]``, logged by the model as ``data/skipped_videos``); during evaluation the
@@ -319,8 +320,10 @@ class VideoDataModule(pl.LightningDataModule):
         pixels: what workers ship: ``yuv420p``, the decoder's 4:2:0 planes, converted and resized to
             ``frame_size`` on the device (``transforms.batch_frames``; half the bytes, and 1.6-1.9x less
             loader CPU per sample on transcoded Kinetics, README), or ``rgb24``, converted and resized in
-            the worker by ``swscale``. ``auto``: ``rgb24`` with ``cache_frames`` (the cache holds RGB),
-            else ``yuv420p``. The two agree to within one level (``tests/test_datamodule.py``).
+            the worker by ``swscale``. ``auto``: ``yuv420p`` when training runs on a GPU, else ``rgb24``
+            (on a CPU the training process would do the conversion, slower than the workers do it:
+            README), and ``rgb24`` with ``cache_frames`` (the cache holds RGB). The two agree to within
+            one level (``tests/test_datamodule.py``).
     """
 
     def __init__(
@@ -374,7 +377,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.index_cache = index_cache
         if pixels not in ("auto", "rgb24", "yuv420p"):
             raise ConfigError(f"pixels={pixels!r}: use auto, rgb24 or yuv420p.")
-        self.pixels = ("rgb24" if cache_frames else "yuv420p") if pixels == "auto" else pixels
+        self.pixels = pixels
         self.skipped_videos = SkippedVideos()
         self._indexes: dict[str, VideoIndex] = {}
         # (rank, epoch) of the training clip draws, in shared memory so that persistent loader workers
@@ -387,6 +390,17 @@ class VideoDataModule(pl.LightningDataModule):
         (one process; under DDP Lightning's sampler shuffles by seed and epoch) and each item's clips."""
         self.draws[0], self.draws[1] = rank, epoch
         self.order.manual_seed(int(np.random.SeedSequence([self.seed, rank, epoch]).generate_state(1)[0]))
+
+    def shipped_pixels(self, device: torch.device | None = None) -> Pixels:
+        """What the workers ship: ``pixels``, or for ``auto`` 4:2:0 planes when the batches go to a GPU
+        (the trainer's device; without a trainer, a GPU if there is one) and RGB otherwise."""
+        if self.pixels != "auto":
+            return self.pixels
+        if device is None:
+            trainer = self.trainer
+            device = trainer.strategy.root_device if trainer is not None else \
+                torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return "yuv420p" if device.type == "cuda" and not self.cache_frames else "rgb24"
 
     # indexes ----------------------------------------------------------------------------------------
     def index(self, subset: str) -> VideoIndex:
@@ -436,7 +450,7 @@ class VideoDataModule(pl.LightningDataModule):
                               decode_threads=self.decode_threads, seed=self.seed, cache_frames=self.cache_frames,
                               repeat=self.repeat if train else 1, probe_workers=self.num_workers,
                               draws=self.draws if train else None, index_cache=self.index_cache,
-                              pixels=self.pixels)
+                              pixels=self.shipped_pixels())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
